@@ -1,0 +1,1 @@
+"""Scoring metrics of LongBench, reproducing the reference implementation exactly."""
