@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from longbench.errors import LongBenchError
 
@@ -36,6 +37,294 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_out_dir(names: list[str], corrected: bool) -> Path:
+    root = Path("metrics") / names[0] if len(names) == 1 else Path("metrics")
+    return root / "corrected" if corrected else root
+
+
+def _evaluate_and_report(
+    pred_dirs: list[Path], e: bool, out: Path | None, corrected: bool, workers: int | None = None
+) -> int:
+    """Score prediction folders, write result files, print the tables. Returns the exit status."""
+    from longbench.evaluation import evaluate
+    from longbench.reports import notes, output_files, tables, write_outputs
+
+    results = evaluate(pred_dirs, e=e, corrected=corrected, workers=workers)
+    out_dir = out if out is not None else _default_out_dir([r.name for r in results], corrected)
+    files = output_files(results, out_dir)
+    write_outputs(files)
+    for table in tables(results):
+        print(table.text())
+    for line in notes(results):
+        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
+    print(f"wrote {len(files)} files to {out_dir}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers)
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from longbench.archive import REPO_ID, download
+
+    report = download(args.revision, force=args.force)
+    release = report.release
+    print(f"LongBench data from {REPO_ID} (revision {release.revision}, commit {release.commit}):")
+    print(release.directory)
+    absent = f"; {len(report.absent)} released files absent from the archive" if report.absent else ""
+    print(f"verified {len(report.verified)} released files by sha256{absent}")
+    return 0
+
+
+def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``openai`` and ``vllm`` backends (``predict`` and ``run``)."""
+    group = parser.add_argument_group("openai and vllm backends")
+    group.add_argument(
+        "--base-url",
+        metavar="URL[,URL...]",
+        help="openai: OpenAI-compatible API base URL(s), e.g. http://host:8000/v1; requests are spread over "
+        "several (default: https://api.openai.com/v1)",
+    )
+    group.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="openai: environment variable holding the API key (default: OPENAI_API_KEY if set, else no key)",
+    )
+    group.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="openai: requests in flight (default 16)"
+    )
+    group.add_argument(
+        "--request-timeout",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="openai: seconds before one attempt is abandoned and retried (default 600)",
+    )
+    group.add_argument(
+        "--max-retries", type=int, default=6, metavar="N", help="openai: retries per sample (default 6)"
+    )
+    group.add_argument(
+        "--tokenizer",
+        metavar="ID_OR_PATH",
+        help="openai: tokenizer for truncation: a Hugging Face id or path, or tiktoken:<encoding> "
+        "(default: the --model name)",
+    )
+    group.add_argument(
+        "--completion-as-chat",
+        action="store_true",
+        help="openai: send the 6 completion-style tasks to /v1/chat/completions too (chat-only APIs)",
+    )
+    group.add_argument(
+        "--tensor-parallel-size", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)"
+    )
+    group.add_argument(
+        "--max-model-len", type=int, metavar="N", help="vllm: context window to allocate (default: model's)"
+    )
+
+
+def _backend_options(args: argparse.Namespace) -> dict[str, object]:
+    """Constructor options of the openai or vllm backend from parsed ``predict`` arguments."""
+    if args.backend == "openai":
+        return {
+            "model": args.model,
+            "base_urls": [url.strip() for url in (args.base_url or "").split(",") if url.strip()],
+            "api_key_env": args.api_key_env,
+            "concurrency": args.concurrency,
+            "request_timeout": args.request_timeout,
+            "tokenizer": args.tokenizer,
+            "completion_tasks_as_chat": args.completion_as_chat,
+            "max_retries": args.max_retries,
+        }
+    if args.backend == "vllm":
+        return {
+            "model": args.model,
+            "tensor_parallel_size": args.tensor_parallel_size,
+            "max_model_len": args.max_model_len,
+            "trust_remote_code": getattr(args, "trust_remote_code", False),
+            "dtype": getattr(args, "dtype", None) or "auto",
+            "chat_template": getattr(args, "chat_template", None) or "auto",
+            "revision": getattr(args, "revision", None),
+        }
+    raise LongBenchError(f"no backend options for {args.backend!r}")
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    index, _, count = text.partition("/")
+    if not (index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
+        raise LongBenchError(f"--shard {text!r}: expected I/N with 0 <= I < N (shards are numbered from 0)")
+    return int(index), int(count)
+
+
+def _positive(value: int | None, option: str) -> None:
+    if value is not None and value < 1:
+        raise LongBenchError(f"{option} must be at least 1, got {value}")
+
+
+def _predict_tasks(args: argparse.Namespace) -> list:  # noqa: ANN401 -- list[Task], imported lazily
+    from longbench.loading import task_of_file
+    from longbench.tasks import select_tasks
+
+    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
+    if names is None and args.category is None and args.data not in ("hub", "sample"):
+        named = task_of_file(args.data) if args.data.endswith(".jsonl") else None
+        names = [named[0]] if named else None  # a single task file: predict just that task
+    return select_tasks(names, args.category, e=args.e)
+
+
+def _create_backend(args: argparse.Namespace):  # noqa: ANN202 -- a Backend, imported lazily
+    from longbench.backends import create_backend
+    from longbench.tinymodel import resolve_model
+
+    if args.backend == "transformers":
+        return create_backend(
+            "transformers",
+            model=resolve_model(args.model),
+            dtype=args.dtype or "auto",
+            device=args.device,
+            batch_size=args.batch_size,
+            chat_template=args.chat_template,
+            trust_remote_code=args.trust_remote_code,
+            revision=args.revision,
+        )
+    options = _backend_options(args)
+    if args.backend == "vllm":
+        options["model"] = resolve_model(args.model)
+    return create_backend(args.backend, **options)
+
+
+def _predict(args: argparse.Namespace):  # noqa: ANN202 -- a PredictSummary, imported lazily
+    from longbench.runner import model_name_from, predict
+
+    for value, option in (
+        (args.batch_size, "--batch-size"),
+        (args.limit, "--limit"),
+        (args.max_length, "--max-length"),
+    ):
+        _positive(value, option)
+    shard = _parse_shard(args.shard)
+    tasks = _predict_tasks(args)
+    out = args.out if args.out is not None else Path("pred_e" if args.e else "pred")
+    backend = _create_backend(args)
+    try:
+        return predict(
+            backend,
+            tasks,
+            args.data,
+            out,
+            max_length=args.max_length,
+            e=args.e,
+            limit=args.limit,
+            shard=shard,
+            batch_size=args.batch_size,
+            dump_prompts=args.dump_prompts,
+            model_name=args.model_name or model_name_from(args.model),
+        )
+    finally:
+        backend.close()
+
+
+def _report_predictions(summary) -> int:  # noqa: ANN001 -- a PredictSummary
+    """Print what a predict run did; the exit status is 1 when samples failed."""
+    if summary.dumped is not None:
+        print(f"wrote {summary.dumped} prompts (nothing generated)")
+        return 0
+    skipped = sum(outcome.skipped for outcome in summary.tasks.values())
+    rate = summary.written / summary.seconds if summary.seconds else 0.0
+    print(
+        f"{summary.out_dir}: {summary.written} new predictions in {summary.seconds:.1f} s "
+        f"({rate:.2f} samples/s, {summary.generated_tokens} tokens generated), {skipped} already there"
+    )
+    if summary.failed:
+        print(
+            f"longbench: {summary.failed} samples failed, listed in {summary.out_dir / 'errors.jsonl'}; "
+            "run the same command again to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    return _report_predictions(_predict(args))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    summary = _predict(args)
+    status = _report_predictions(summary)
+    if status != 0 or summary.dumped is not None:
+        return status
+    return _evaluate_and_report([summary.out_dir], args.e, args.metrics_out, args.corrected)
+
+
+def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``predict`` and ``run``."""
+    parser.add_argument(
+        "--model", required=True, metavar="ID_OR_PATH", help="hub id, local path or builtin:tiny"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("transformers", "openai", "vllm"),
+        default="transformers",
+        help="(default transformers)",
+    )
+    parser.add_argument("--tasks", metavar="A,B", help="comma-separated task names (default: all)")
+    parser.add_argument("--category", metavar="C", help='only one category, e.g. "Multi-Doc QA"')
+    parser.add_argument("--e", action="store_true", help="LongBench-E: the 13 tasks' length-balanced files")
+    parser.add_argument(
+        "--data",
+        default="hub",
+        metavar="hub|sample|PATH",
+        help="hub (download THUDM/LongBench), sample (bundled tiny set), a data.zip, a folder or a .jsonl file",
+    )
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        metavar="N",
+        help="prompt budget in tokens (default: the reference's value for the model, else its window "
+        "less the task's new tokens)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=1, metavar="N", help="transformers: prompts per batch"
+    )
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N samples of each task")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="prediction folder root (default pred, or pred_e)"
+    )
+    parser.add_argument("--model-name", metavar="NAME", help="folder name (default: last part of --model)")
+    parser.add_argument(
+        "--dump-prompts",
+        type=Path,
+        metavar="FILE",
+        help="write the exact model inputs as JSON lines and stop (no generation)",
+    )
+    parser.add_argument(
+        "--chat-template",
+        default="auto",
+        metavar="none|auto|PATH",
+        help="chat format for chat tasks: none (raw), auto (the tokenizer's), or a Jinja file (default auto)",
+    )
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow the model repository's own code to run"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "bfloat16", "float16", "float32"),
+        default="auto",
+        help="weights dtype (default auto: bfloat16 on GPUs that support it, float32 on CPU)",
+    )
+    parser.add_argument(
+        "--device", metavar="auto|cpu|cuda|cuda:N", help="transformers: where to run (default auto)"
+    )
+    parser.add_argument("--revision", metavar="REV", help="transformers: model revision on the hub")
+    parser.add_argument(
+        "--shard", metavar="I/N", help="only shard I of N (0-based); give each shard its own --out"
+    )
+    _add_backend_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="longbench", description="LongBench, reproduced exactly.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +332,52 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = sub.add_parser("tasks", help="print the task table")
     tasks.add_argument("--e", action="store_true", help="only the 13 LongBench-E tasks")
     tasks.set_defaults(func=_cmd_tasks)
+
+    download = sub.add_parser("download", help="download data.zip from the hub, extract and verify it")
+    download.add_argument("--revision", default=None, help="revision of THUDM/LongBench (default: main)")
+    download.add_argument("--force", action="store_true", help="download and extract again even if cached")
+    download.set_defaults(func=_cmd_download)
+
+    evaluate = sub.add_parser(
+        "eval",
+        help="score prediction folders (pred/<model>/<task>.jsonl)",
+        description="Score prediction folders exactly as the reference eval.py does, and print the published "
+        "tables. Folders with the same name (run1/llama, run2/llama) are shards of one model, merged by _id.",
+    )
+    evaluate.add_argument(
+        "pred_dirs", nargs="+", type=Path, metavar="PRED_DIR", help="pred/<model> folder(s)"
+    )
+    evaluate.add_argument(
+        "--e", action="store_true", help="LongBench-E: score by length bucket 0-4k/4-8k/8k+"
+    )
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default metrics/<model>/; several models: metrics/<model>/ each)",
+    )
+    evaluate.add_argument(
+        "--corrected",
+        action="store_true",
+        help="score the summaries the reference zeroes (rouge recursion limit) properly; NOT comparable to the paper",
+    )
+    evaluate.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
+    evaluate.set_defaults(func=_cmd_eval)
+
+    predict = sub.add_parser(
+        "predict", help="generate predictions (pred/<model>/<task>.jsonl); re-run to resume"
+    )
+    _add_predict_arguments(predict)
+    predict.set_defaults(func=_cmd_predict)
+
+    run = sub.add_parser("run", help="predict, then score")
+    _add_predict_arguments(run)
+    run.add_argument(
+        "--metrics-out", type=Path, metavar="DIR", help="score folder (default metrics/<model>/)"
+    )
+    run.add_argument(
+        "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"
+    )
+    run.set_defaults(func=_cmd_run)
     return parser
 
 

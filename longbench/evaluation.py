@@ -1,0 +1,79 @@
+"""Evaluation: prediction folders in, per-task and per-sample scores out (reference arithmetic)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from longbench import __version__
+from longbench.predictions import ModelPredictions, group_by_model, read_model
+from longbench.scoring import TaskPredictions, TaskScores, score_tasks
+
+BUCKETS: tuple[str, ...] = ("0-4k", "4-8k", "8k+")
+
+
+@dataclass
+class ModelResult:
+    """The scores of one model: task -> :class:`TaskScores`, plus what was read."""
+
+    predictions: ModelPredictions
+    scores: dict[str, TaskScores]
+    e: bool
+    corrected: bool
+
+    @property
+    def name(self) -> str:
+        return self.predictions.name
+
+    def task_score(self, task: str) -> float:
+        return self.scores[task].score()
+
+    def result_json(self) -> dict[str, object]:
+        """``result.json`` in the reference's shape: task -> score, or task -> {bucket: score} with ``e``."""
+        if self.e:
+            return {task: scores.bucket_scores() for task, scores in self.scores.items()}
+        return {task: scores.score() for task, scores in self.scores.items()}
+
+    @property
+    def recursion_zeroed(self) -> dict[str, int]:
+        """Samples per task that the reference scored 0 because rouge's backtrack overflowed the stack."""
+        return {
+            task: scores.recursion_zeroed for task, scores in self.scores.items() if scores.recursion_zeroed
+        }
+
+    def signature(self) -> str:
+        """Every setting that can change a score, in one line (after sacrebleu's signatures)."""
+        mode = "corrected" if self.corrected else "reference"
+        subset = "LongBench-E" if self.e else "LongBench"
+        return f"longbench:{__version__}|set:{subset}|mode:{mode}|rouge:1.0.1-exact|fuzz:difflib|jieba:0.42.1"
+
+
+def _task_inputs(model: ModelPredictions, e: bool) -> list[TaskPredictions]:
+    items = []
+    for task, records in model.tasks.items():
+        items.append(
+            TaskPredictions(
+                task=task,
+                predictions=[r.pred for r in records],
+                answers=[r.answers for r in records],
+                all_classes=records[-1].all_classes,  # the reference keeps the last line's value
+                lengths=[r.length for r in records] if e else None,  # type: ignore[misc]
+            )
+        )
+    return items
+
+
+def evaluate(
+    pred_dirs: Sequence[Path], e: bool = False, corrected: bool = False, workers: int | None = None
+) -> list[ModelResult]:
+    """Read every prediction folder (shards of one model merged), score all tasks of all models at once."""
+    models = [read_model(name, dirs, e) for name, dirs in group_by_model(pred_dirs).items()]
+    inputs = [_task_inputs(model, e) for model in models]
+    flat = score_tasks([item for items in inputs for item in items], corrected=corrected, workers=workers)
+    results, start = [], 0
+    for model, items in zip(models, inputs, strict=True):
+        chunk = flat[start : start + len(items)]
+        start += len(items)
+        results.append(ModelResult(model, {s.task: s for s in chunk}, e, corrected))
+    return results

@@ -1,0 +1,205 @@
+"""Reading prediction folders: validation line by line, shards merged by id, missing samples counted.
+
+A prediction folder is ``<dir>/<task>.jsonl`` in the reference format, one line per sample:
+``{"pred", "answers", "all_classes", "length"}`` plus an optional ``"_id"``. Folders with the same name
+(``run1/llama``, ``run2/llama``) are shards of one model and are merged by ``_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longbench.errors import InputError, LongBenchError
+from longbench.tasks import all_tasks
+
+# Files the runner writes beside the predictions; never task files, never warned about.
+RUNNER_FILES = frozenset({"errors.jsonl", "run.json"})
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One line of a prediction file."""
+
+    pred: str
+    answers: list[str]
+    all_classes: list[str] | None
+    length: int | None
+    id: str | None
+    path: Path
+    line: int  # 1-based line in ``path``
+
+
+@dataclass
+class ModelPredictions:
+    """All predictions of one model (possibly merged from several shard folders), by task."""
+
+    name: str
+    dirs: list[Path]
+    tasks: dict[str, list[Prediction]]
+    expected: dict[str, int]  # samples each task should have
+    warnings: list[str] = field(default_factory=list)
+
+    def missing(self, task: str) -> int:
+        """How many samples of ``task`` have no prediction (0 when complete)."""
+        return max(self.expected[task] - len(self.tasks[task]), 0)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def parse_prediction(obj: Any, path: Path, line: int, need_length: bool) -> Prediction:
+    """Validate one decoded JSON line; raise :class:`InputError` naming ``path`` and ``line``."""
+    if not isinstance(obj, dict):
+        raise InputError(path, f"expected a JSON object, got {type(obj).__name__}", line)
+    for key in ("pred", "answers", "all_classes"):
+        if key not in obj:
+            raise InputError(path, f"missing field {key!r}", line)
+    if not isinstance(obj["pred"], str):
+        raise InputError(path, f"field 'pred' must be a string, got {type(obj['pred']).__name__}", line)
+    if not _is_str_list(obj["answers"]) or not obj["answers"]:
+        raise InputError(path, "field 'answers' must be a non-empty list of strings", line)
+    if obj["all_classes"] is not None and not _is_str_list(obj["all_classes"]):
+        raise InputError(path, "field 'all_classes' must be null or a list of strings", line)
+    length = obj.get("length")
+    if need_length and length is None:
+        raise InputError(path, "missing field 'length' (needed to bucket LongBench-E scores)", line)
+    if length is not None and (not isinstance(length, int) or isinstance(length, bool)):
+        raise InputError(path, f"field 'length' must be an integer, got {length!r:.40}", line)
+    sample_id = obj.get("_id")
+    if sample_id is not None and (not isinstance(sample_id, str) or not sample_id):
+        raise InputError(path, "field '_id' must be a non-empty string", line)
+    return Prediction(obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line)
+
+
+def read_prediction_file(path: Path, need_length: bool = False) -> list[Prediction]:
+    """All records of one prediction file, in file order. Blank lines are skipped."""
+    records: list[Prediction] = []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(path, f"not valid UTF-8 (byte {error.start})", number) from None
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise InputError(
+                    path, f"malformed JSON: {error.msg} at column {error.colno}", number
+                ) from None
+            records.append(parse_prediction(obj, path, number, need_length))
+    return records
+
+
+def _task_files(directory: Path, e: bool, warnings: list[str]) -> dict[str, Path]:
+    if not directory.is_dir():
+        raise LongBenchError(f"{directory}: not a directory of predictions")
+    known = {task.name for task in all_tasks(e)}
+    found: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.jsonl")):
+        if path.name in RUNNER_FILES:
+            continue
+        task = path.name[: -len(".jsonl")]
+        if task.endswith("_e") and e and task[:-2] in known:
+            task = task[
+                :-2
+            ]  # the reference writes pred_e/<model>/<task>.jsonl, but accept <task>_e.jsonl too
+        if task not in known:
+            kind = "LongBench-E" if e else "LongBench"
+            warnings.append(f"{path}: not a {kind} task file name; left out")
+            continue
+        if task in found:
+            raise LongBenchError(f"{directory}: both {found[task].name} and {path.name} hold task {task!r}")
+        found[task] = path
+    if not found:
+        raise LongBenchError(f"{directory}: no prediction files (<task>.jsonl) found")
+    return found
+
+
+def _expected_counts(dirs: Sequence[Path], e: bool) -> dict[str, int]:
+    expected = {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
+    for directory in dirs:
+        run_file = directory / "run.json"
+        if run_file.is_file():
+            try:
+                declared = json.loads(run_file.read_text(encoding="utf-8")).get("task_samples", {})
+            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+                raise InputError(run_file, "not a valid run.json") from None
+            expected.update({task: int(n) for task, n in declared.items() if task in expected})
+    return expected
+
+
+def _merge_shards(task: str, parts: list[list[Prediction]]) -> list[Prediction]:
+    """Merge one task's records from several folders by ``_id``, in ``_id`` order."""
+    merged: dict[str, Prediction] = {}
+    for records in parts:
+        for record in records:
+            if record.id is None:
+                raise InputError(
+                    record.path, "no '_id': shards can only be merged when every record has one", record.line
+                )
+            previous = merged.setdefault(record.id, record)
+            if previous is not record and (previous.pred, previous.answers) != (record.pred, record.answers):
+                raise InputError(
+                    record.path,
+                    f"{task} sample {record.id!r} disagrees with {previous.path}:{previous.line}",
+                    record.line,
+                )
+    return [merged[key] for key in sorted(merged)]
+
+
+def _drop_duplicate_ids(task: str, records: list[Prediction], warnings: list[str]) -> list[Prediction]:
+    if any(record.id is None for record in records):
+        return records
+    unique = _merge_shards(task, [records])
+    if len(unique) == len(records):
+        return records
+    warnings.append(f"{records[0].path}: {len(records) - len(unique)} duplicate record(s) by '_id' ignored")
+    seen: set[str | None] = set()
+    kept = []
+    for record in records:  # keep file order, first occurrence
+        if record.id not in seen:
+            seen.add(record.id)
+            kept.append(record)
+    return kept
+
+
+def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredictions:
+    """Read one model's predictions from one folder, or merge shard folders that share its name."""
+    warnings: list[str] = []
+    per_dir = [_task_files(directory, e, warnings) for directory in dirs]
+    tasks: dict[str, list[Prediction]] = {}
+    for task in (t.name for t in all_tasks(e)):
+        parts = [read_prediction_file(files[task], need_length=e) for files in per_dir if task in files]
+        if not parts:
+            continue
+        records = parts[0] if len(parts) == 1 else _merge_shards(task, parts)
+        tasks[task] = _drop_duplicate_ids(task, records, warnings)
+    model = ModelPredictions(name, list(dirs), tasks, _expected_counts(dirs, e), warnings)
+    for task, records in tasks.items():
+        if model.missing(task):
+            warnings.append(f"{name}/{task}: {model.missing(task)} of {model.expected[task]} samples missing")
+        elif len(records) > model.expected[task]:
+            warnings.append(
+                f"{name}/{task}: {len(records)} records for {model.expected[task]} samples"
+                " (a re-run of the reference appends duplicates)"
+            )
+    return model
+
+
+def group_by_model(dirs: Iterable[Path]) -> dict[str, list[Path]]:
+    """Prediction folders grouped by model name (the folder's own name), in first-seen order."""
+    groups: dict[str, list[Path]] = {}
+    for directory in dirs:
+        path = Path(directory)
+        name = path.resolve().name
+        if path.resolve() in (p.resolve() for p in groups.get(name, [])):
+            continue
+        groups.setdefault(name, []).append(path)
+    return groups
