@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
-from longbench.tasks import all_tasks
+from longbench.metrics.text import gold_problem
+from longbench.outputs import ERRORS_FILE, RUN_FILE
+from longbench.tasks import all_tasks, get_task
 
 # Files the runner writes beside the predictions; never task files, never warned about.
-RUNNER_FILES = frozenset({"errors.jsonl", "run.json"})
+RUNNER_FILES = frozenset({ERRORS_FILE, RUN_FILE})
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,9 @@ def parse_prediction(obj: Any, path: Path, line: int, need_length: bool) -> Pred
     return Prediction(obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line)
 
 
-def read_prediction_file(path: Path, need_length: bool = False) -> list[Prediction]:
-    """All records of one prediction file, in file order. Blank lines are skipped."""
+def read_prediction_file(path: Path, task: str, need_length: bool = False) -> list[Prediction]:
+    """All records of ``task``'s prediction file, in file order. Blank lines are skipped."""
+    metric = get_task(task).metric
     records: list[Prediction] = []
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -93,7 +96,11 @@ def read_prediction_file(path: Path, need_length: bool = False) -> list[Predicti
                 raise InputError(
                     path, f"malformed JSON: {error.msg} at column {error.colno}", number
                 ) from None
-            records.append(parse_prediction(obj, path, number, need_length))
+            record = parse_prediction(obj, path, number, need_length)
+            problem = gold_problem(metric, record.answers, record.all_classes)
+            if problem is not None:
+                raise InputError(path, problem, number)
+            records.append(record)
     return records
 
 
@@ -125,7 +132,7 @@ def _task_files(directory: Path, e: bool, warnings: list[str]) -> dict[str, Path
 def _expected_counts(dirs: Sequence[Path], e: bool) -> dict[str, int]:
     expected = {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
     for directory in dirs:
-        run_file = directory / "run.json"
+        run_file = directory / RUN_FILE
         if run_file.is_file():
             try:
                 declared = json.loads(run_file.read_text(encoding="utf-8")).get("task_samples", {})
@@ -176,7 +183,7 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
     per_dir = [_task_files(directory, e, warnings) for directory in dirs]
     tasks: dict[str, list[Prediction]] = {}
     for task in (t.name for t in all_tasks(e)):
-        parts = [read_prediction_file(files[task], need_length=e) for files in per_dir if task in files]
+        parts = [read_prediction_file(files[task], task, need_length=e) for files in per_dir if task in files]
         if not parts:
             continue
         records = parts[0] if len(parts) == 1 else _merge_shards(task, parts)

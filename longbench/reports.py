@@ -6,13 +6,12 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from longbench.evaluation import BUCKETS, ModelResult
+from longbench.outputs import write_atomic
 from longbench.tasks import table_layout
 
 
@@ -142,18 +141,6 @@ def notes(results: Sequence[ModelResult]) -> list[str]:
     return lines
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _samples_jsonl(result: ModelResult) -> str:
     lines = []
     for task, scores in result.scores.items():
@@ -218,4 +205,4 @@ def _table_files(folder: Path, results: Sequence[ModelResult]) -> dict[Path, str
 def write_outputs(files: dict[Path, str]) -> None:
     """Write each file atomically (temp file, then rename)."""
     for path, text in files.items():
-        _write_atomic(path, text)
+        write_atomic(path, text)

@@ -214,6 +214,22 @@ def test_bad_prediction_line(tmp_path: Path, content: bytes, line: int, message:
     assert files_under(out) == []
 
 
+def test_gold_data_a_metric_cannot_read(tmp_path: Path) -> None:
+    """The reference crashes on these; we stop with the file and line instead."""
+    cases = {
+        "passage_retrieval_en": {"pred": "1", "answers": ["the first one"], "all_classes": None},
+        "trec": {"pred": "Date", "answers": ["Date"], "all_classes": None},
+    }
+    for task, bad in cases.items():
+        model = tmp_path / task / "toy"
+        good = dict(bad, answers=["Paragraph 1"], all_classes=None if task != "trec" else ["Date"])
+        write_jsonl(model / f"{task}.jsonl", [good, bad])
+        proc = run_cli("eval", model, "--out", tmp_path / "o")
+        assert proc.returncode != 0
+        assert f"{task}.jsonl:2: " in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert files_under(tmp_path / "o") == []
+
+
 def test_e_needs_length(tmp_path: Path) -> None:
     model = tmp_path / "toy"
     rows = qa_rows(3, 3)

@@ -82,3 +82,15 @@ def retrieval_zh(prediction: str, answer: str, all_classes: list[str] | None = N
 def count(prediction: str, answer: str, all_classes: list[str] | None = None) -> float:
     """Share of the numbers in the prediction that equal the answer."""
     return _share_of(_NUMBER.findall(prediction), answer)
+
+
+def gold_problem(metric: str, answers: list[str], all_classes: list[str] | None) -> str | None:
+    """Why ``metric`` could not score against this gold data (the reference would crash), or None."""
+    if metric == "classification" and all_classes is None:
+        return "'all_classes' must be the list of classes for a classification task"
+    pattern = {"retrieval": _PARAGRAPH_EN, "retrieval_zh": _PARAGRAPH_ZH}.get(metric)
+    if pattern is not None:
+        for answer in answers:
+            if not pattern.search(answer):
+                return f"answer {answer[:40]!r} does not name a paragraph (expected {pattern.pattern!r})"
+    return None
