@@ -9,8 +9,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from longbench.errors import LongBenchError
+
+if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
+    from longbench.backends.base import Backend
+    from longbench.runner import PredictSummary
+    from longbench.tasks import Task
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
@@ -99,7 +105,8 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=600.0,
         metavar="S",
-        help="openai: seconds before one attempt is abandoned and retried (default 600)",
+        help="openai: seconds one attempt may wait on the server (to connect, send, or for each read) "
+        "before it is retried (default 600)",
     )
     group.add_argument(
         "--max-retries", type=int, default=6, metavar="N", help="openai: retries per sample (default 6)"
@@ -163,18 +170,20 @@ def _positive(value: int | None, option: str) -> None:
         raise LongBenchError(f"{option} must be at least 1, got {value}")
 
 
-def _predict_tasks(args: argparse.Namespace) -> list:  # noqa: ANN401 -- list[Task], imported lazily
+def _predict_tasks(args: argparse.Namespace) -> list[Task]:
     from longbench.loading import task_of_file
     from longbench.tasks import select_tasks
 
     names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
-    if names is None and args.category is None and args.data not in ("hub", "sample"):
-        named = task_of_file(args.data) if args.data.endswith(".jsonl") else None
-        names = [named[0]] if named else None  # a single task file: predict just that task
+    if names is None and args.category is None and args.data.endswith(".jsonl"):
+        named = task_of_file(args.data)  # a single task file: predict just that task
+        if named is None:
+            raise LongBenchError(f"--data {args.data}: name the file's task with --tasks")
+        names = [named[0]]
     return select_tasks(names, args.category, e=args.e)
 
 
-def _create_backend(args: argparse.Namespace):  # noqa: ANN202 -- a Backend, imported lazily
+def _create_backend(args: argparse.Namespace) -> Backend:
     from longbench.backends import create_backend
     from longbench.tinymodel import resolve_model
 
@@ -195,7 +204,7 @@ def _create_backend(args: argparse.Namespace):  # noqa: ANN202 -- a Backend, imp
     return create_backend(args.backend, **options)
 
 
-def _predict(args: argparse.Namespace):  # noqa: ANN202 -- a PredictSummary, imported lazily
+def _predict(args: argparse.Namespace) -> PredictSummary:
     from longbench.runner import model_name_from, predict
 
     for value, option in (
@@ -226,7 +235,7 @@ def _predict(args: argparse.Namespace):  # noqa: ANN202 -- a PredictSummary, imp
         backend.close()
 
 
-def _report_predictions(summary) -> int:  # noqa: ANN001 -- a PredictSummary
+def _report_predictions(summary: PredictSummary) -> int:
     """Print what a predict run did; the exit status is 1 when samples failed."""
     if summary.dumped is not None:
         print(f"wrote {summary.dumped} prompts (nothing generated)")

@@ -1,0 +1,79 @@
+"""The interface every inference backend implements: requests in, results out (in completion order)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class TokenizerLike(Protocol):
+    """What prompt truncation needs from a tokenizer (a Hugging Face tokenizer satisfies it)."""
+
+    def __call__(self, text: str, *args: Any, **kwargs: Any) -> Any: ...  # result has ``.input_ids``
+
+    def decode(self, ids: Any, *args: Any, **kwargs: Any) -> str: ...
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One sample to generate for: the final (filled, middle-truncated) prompt, before any chat wrapping."""
+
+    id: str  # the sample's _id
+    task: str
+    prompt: str  # filled and middle-truncated prompt, NOT chat-wrapped
+    chat: bool  # wrap in the model's chat format (False for the 6 completion-style tasks)
+    max_new_tokens: int
+    stop_at_newline: bool  # samsum: also stop at a newline token, and generate at least one token
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The outcome of one request: ``text`` on success, or ``error`` (and ``text`` None) on failure."""
+
+    request: GenerationRequest
+    text: str | None  # None when it failed
+    error: str | None  # reason when it failed
+    prompt_tokens: int | None = None
+    generated_tokens: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.text is not None
+
+    @classmethod
+    def failure(cls, request: GenerationRequest, error: str) -> GenerationResult:
+        """A failed result; the runner logs it to errors.jsonl and a later run retries it."""
+        return cls(request=request, text=None, error=error)
+
+
+class Backend(ABC):
+    """An inference engine. Subclasses set ``name`` and ``tokenizer`` and implement :meth:`generate`."""
+
+    name: str = "backend"
+    tokenizer: TokenizerLike | None = None  # used by the runner for truncation (and --dump-prompts)
+
+    def context_window(self) -> int | None:
+        """The model's context window in tokens, when known (used when no max length is known by name)."""
+        return None
+
+    def chat_template(self) -> str | None:
+        """The chat template text in use (hashed into run.json), or None when prompts are sent raw."""
+        return None
+
+    def render(self, request: GenerationRequest) -> str:
+        """The exact text the model sees for ``request`` (written by ``--dump-prompts``)."""
+        return request.prompt
+
+    @abstractmethod
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Yield one result per request, in completion order (not necessarily request order)."""
+
+    def describe(self) -> dict[str, Any]:
+        """Settings recorded in run.json; must never contain secrets."""
+        return {"backend": self.name}
+
+    def close(self) -> None:
+        """Release the engine's resources (processes, GPU memory, connections); nothing by default."""
+        return None

@@ -1,0 +1,158 @@
+"""Crash-safe prediction files: one JSON line per sample, appended and flushed, resumable by ``_id``.
+
+A prediction line is the reference format plus the sample id: ``{"pred", "answers", "all_classes",
+"length", "_id"}``. A process killed mid-run leaves at most a torn last line, which the next run cuts off
+before appending; ids already in the file are skipped, so no sample is ever written twice. Failed samples go
+to ``errors.jsonl`` beside the predictions (never into them) and are retried by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from longbench.errors import InputError
+
+ERRORS_FILE = "errors.jsonl"
+RUN_FILE = "run.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (temporary file in the same folder, then ``os.replace``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def json_line(record: dict[str, Any]) -> bytes:
+    """One record as a UTF-8 JSON line (non-ASCII kept, as the reference writes it)."""
+    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """Cut ``path`` back to its last newline: a line without one was being written when a run died."""
+    with open(path, "rb+") as file:
+        size = file.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        position = size
+        while position > 0:
+            step = min(65536, position)
+            file.seek(position - step)
+            chunk = file.read(step)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                end = position - step + newline + 1
+                break
+            position -= step
+        else:
+            end = 0
+        if end < size:
+            file.truncate(end)
+
+
+def _read_ids(path: Path) -> set[str]:
+    ids: set[str] = set()
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise InputError(
+                    path, "not a valid JSON line; move the file away to start over", number
+                ) from None
+            sample_id = obj.get("_id") if isinstance(obj, dict) else None
+            if not isinstance(sample_id, str) or not sample_id:
+                raise InputError(
+                    path, "line has no '_id', so the run cannot be resumed; use another --out", number
+                )
+            ids.add(sample_id)
+    return ids
+
+
+class PredictionWriter:
+    """Appends predictions of one task to ``path``; ``done_ids`` holds the ids already in the file."""
+
+    def __init__(self, path: Path, fsync: bool = False) -> None:
+        self.path = path
+        self.fsync = fsync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            _drop_torn_tail(path)
+            self.done_ids: set[str] = _read_ids(path)
+        else:
+            self.done_ids = set()
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 -- held open for the writer's lifetime
+
+    def write(self, record: dict[str, Any]) -> bool:
+        """Append ``record`` (which must hold ``_id``) unless its id is already written; True if written."""
+        sample_id = record["_id"]
+        if sample_id in self.done_ids:
+            return False
+        self._file.write(json_line(record))  # one unbuffered write: the line reaches the OS whole
+        if self.fsync:
+            os.fsync(self._file.fileno())
+        self.done_ids.add(sample_id)
+        return True
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> PredictionWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ErrorLog:
+    """``errors.jsonl``: ``{"dataset", "_id", "error"}`` per failed sample still to be retried.
+
+    Opening it for a run forgets the earlier failures of the tasks that run is about to retry, so that after
+    a run the file lists exactly the samples that failed and are still missing.
+    """
+
+    def __init__(self, path: Path, retrying: Iterable[str] = ()) -> None:
+        self.path = path
+        self.count = 0
+        retry = set(retrying)
+        if path.exists():
+            _drop_torn_tail(path)
+            kept = [line for line in path.read_bytes().splitlines(keepends=True) if not _is_task(line, retry)]
+            write_atomic(path, b"".join(kept).decode("utf-8", errors="replace"))
+        self._file: Any = None
+
+    def record(self, dataset: str, sample_id: str, error: str) -> None:
+        """Append one failure, flushed at once."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        self._file.write(json_line({"dataset": dataset, "_id": sample_id, "error": error}))
+        self.count += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _is_task(line: bytes, tasks: set[str]) -> bool:
+    try:
+        obj = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return True  # an unreadable old entry is dropped rather than kept forever
+    return not isinstance(obj, dict) or obj.get("dataset") in tasks

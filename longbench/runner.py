@@ -1,0 +1,414 @@
+"""The prediction run: samples in, one crash-safe prediction file per task out, with a ``run.json`` record.
+
+For each task the runner loads the samples (first ``limit``, then this shard's share), skips those already in
+``<out>/<model>/<task>.jsonl``, builds each prompt (template filled, middle truncated to the model's budget),
+hands the rest to the backend and appends each prediction as it arrives. Failures go to ``errors.jsonl`` and
+are retried by the next run of the same command. ``run.json`` records everything that decides the numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from longbench.backends.base import Backend, GenerationRequest
+from longbench.errors import InputError, LongBenchError
+from longbench.outputs import ERRORS_FILE, RUN_FILE, ErrorLog, PredictionWriter, json_line, write_atomic
+from longbench.schema import Record
+from longbench.tasks import Task, all_tasks
+
+# run.json fields that must agree before predictions are appended to an existing folder
+_MUST_MATCH: tuple[str, ...] = (
+    "backend",
+    "revision",
+    "dtype",
+    "e",
+    "shard",
+    "chat_template_sha256",
+    "prompt_table_sha256",
+)
+_VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
+
+
+@dataclass
+class TaskOutcome:
+    """What one task's run did: ``samples`` in this shard, of which ``skipped`` were already written."""
+
+    samples: int = 0
+    skipped: int = 0
+    written: int = 0
+    failed: int = 0
+    generated_tokens: int = 0
+
+
+@dataclass
+class PredictSummary:
+    """The result of :func:`predict`."""
+
+    out_dir: Path
+    model_name: str
+    tasks: dict[str, TaskOutcome] = field(default_factory=dict)
+    dumped: int | None = None  # prompts written by --dump-prompts (then nothing was generated)
+    seconds: float = 0.0
+    generated_tokens: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(outcome.failed for outcome in self.tasks.values())
+
+    @property
+    def written(self) -> int:
+        return sum(outcome.written for outcome in self.tasks.values())
+
+
+def model_name_from(model: str) -> str:
+    """The folder name for ``model``: the basename of a path, the last part of a hub id or ``builtin:`` name."""
+    name = model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    if not name or name in (".", ".."):
+        raise LongBenchError(f"cannot derive a model name from {model!r}; pass --model-name")
+    return name
+
+
+def select_shard(records: list[Record], index: int, count: int) -> list[Record]:
+    """Shard ``index`` of ``count`` (0-based): every ``count``-th record by position, starting at ``index``."""
+    if count < 1 or not 0 <= index < count:
+        raise LongBenchError(f"invalid shard {index}/{count}: need 0 <= I < N (shards are numbered from 0)")
+    return records[index::count]
+
+
+def load_records(task: Task, data: str, e: bool, limit: int | None) -> list[Record]:
+    """The first ``limit`` records of ``task`` from ``data`` (all when None); duplicate ids are an error."""
+    from itertools import islice
+
+    from longbench.loading import iter_records
+
+    records = list(islice(iter_records(task.name, data, e), limit))
+    seen: set[str] = set()
+    for number, record in enumerate(records, start=1):
+        if record["_id"] in seen:
+            raise InputError(f"{data} ({task.name})", f"duplicate _id {record['_id']!r}", number)
+        seen.add(record["_id"])
+    return records
+
+
+def prompt_table_sha256() -> str:
+    """sha256 of the prompt templates of all 21 tasks (canonical JSON, sorted by task name)."""
+    table = {task.name: task.prompt for task in all_tasks()}
+    return _sha256(json.dumps(table, ensure_ascii=False, sort_keys=True))
+
+
+def _sha256(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for package in _VERSIONS:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _max_length(
+    task: Task, names: Sequence[str], override: int | None, window: int | None
+) -> tuple[int, str | None]:
+    """The prompt budget: --max-length, else the reference's value for any of ``names``, else the window."""
+    from longbench.prompts import resolve_max_length
+
+    for name in names[:-1]:
+        try:
+            return resolve_max_length(name, task, override=override, context_window=None)
+        except LongBenchError:
+            continue
+    return resolve_max_length(names[-1], task, override=override, context_window=window)
+
+
+def build_request(task: Task, record: Record, backend: Backend, max_length: int | None) -> GenerationRequest:
+    """The request for one sample: the filled prompt, middle-truncated when the backend has a tokenizer."""
+    from longbench.prompts import fill_prompt, truncate_middle
+
+    prompt = fill_prompt(task, record)
+    if backend.tokenizer is not None and max_length is not None:
+        prompt = truncate_middle(prompt, backend.tokenizer, max_length)
+    return GenerationRequest(
+        id=record["_id"],
+        task=task.name,
+        prompt=prompt,
+        chat=task.chat,
+        max_new_tokens=task.max_new_tokens,
+        stop_at_newline=task.stop_at_newline,
+    )
+
+
+class _Progress:
+    """An overall bar (samples of all tasks) and a per-task bar, with generated tokens/s in the postfix."""
+
+    def __init__(self, estimated_total: int) -> None:
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self.overall = tqdm(
+            total=estimated_total, desc="all tasks", unit="sample", position=0, dynamic_ncols=True
+        )
+        self.task: Any = None
+        self._started = time.perf_counter()
+        self._tokens = 0
+
+    def start_task(self, name: str, pending: int, settled: int) -> None:
+        self.overall.update(settled)
+        self.task = self._tqdm(
+            total=pending, desc=name, unit="sample", position=1, leave=False, dynamic_ncols=True
+        )
+        self._task_started = time.perf_counter()
+        self._task_tokens = 0
+
+    def advance(self, tokens: int) -> None:
+        self._tokens += tokens
+        self._task_tokens += tokens
+        now = time.perf_counter()
+        self.task.set_postfix_str(
+            f"{self._task_tokens / max(now - self._task_started, 1e-9):.1f} tok/s", False
+        )
+        self.task.update(1)
+        self.overall.set_postfix_str(f"{self._tokens / max(now - self._started, 1e-9):.1f} tok/s", False)
+        self.overall.update(1)
+
+    def end_task(self) -> None:
+        if self.task is not None:
+            self.task.close()
+            self.task = None
+
+    def close(self) -> None:
+        self.end_task()
+        self.overall.close()
+
+
+def _shard_size(total: int, shard: tuple[int, int] | None) -> int:
+    return len(range(shard[0], total, shard[1])) if shard else total
+
+
+def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse to add predictions to a folder made with settings that would give different numbers."""
+    where = f"{path}: the predictions here were made with a different"
+    advice = "use another --out or --model-name, or delete the folder to start over"
+    for key in _MUST_MATCH:
+        if key in old and old[key] != new.get(key):
+            raise LongBenchError(f"{where} {key} ({old[key]!r}, now {new.get(key)!r}); {advice}")
+    for key in ("max_length", "max_new_tokens"):
+        for task, value in old.get(key, {}).items():
+            if task in new[key] and new[key][task] != value:
+                raise LongBenchError(f"{where} {key} for {task} ({value}, now {new[key][task]}); {advice}")
+
+
+def _read_run_file(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(path, "not a valid run.json; delete it or use another --out") from None
+    if not isinstance(old, dict):
+        raise InputError(path, "not a valid run.json; delete it or use another --out")
+    return old
+
+
+def _settings(
+    backend: Backend,
+    model_name: str,
+    data: str,
+    e: bool,
+    shard: tuple[int, int] | None,
+    batch_size: int,
+    limit: int | None,
+) -> dict[str, Any]:
+    described = backend.describe()
+    return {
+        "model": described.get("model"),
+        "model_name": model_name,
+        "backend": backend.name,
+        "revision": described.get("revision"),
+        "dtype": described.get("dtype"),
+        "data": data,
+        "e": e,
+        "limit": limit,
+        "shard": list(shard) if shard else None,
+        "chat_template_sha256": _sha256(backend.chat_template()),
+        "prompt_table_sha256": prompt_table_sha256(),
+        "decoding": {"do_sample": False, "num_beams": 1, "batch_size": batch_size},
+        "truncation": "middle" if backend.tokenizer is not None else None,
+        "max_length": {},
+        "max_new_tokens": {},
+        "stop_at_newline": [],
+        "task_samples": {},
+        "versions": _versions(),
+        "backend_settings": described,
+    }
+
+
+def _budgets(
+    backend: Backend, names: Sequence[str], override: int | None, say: Callable[[str], None]
+) -> Callable[[Task], int | None]:
+    """A function giving each task's prompt budget (None: no tokenizer, no truncation), announcing the
+    first budget derived from the context window (the same rule then applies to every task)."""
+    window = backend.context_window()
+    announced: list[str] = []
+
+    def budget(task: Task) -> int | None:
+        if backend.tokenizer is None:
+            return None
+        length, notice = _max_length(task, names, override, window)
+        if notice and not announced:
+            announced.append(notice)
+            say(f"notice: {notice}")
+        return length
+
+    return budget
+
+
+def _dump_prompts(
+    backend: Backend,
+    tasks: list[Task],
+    records: Callable[[Task], list[Record]],
+    budget: Callable[[Task], int | None],
+    path: Path,
+) -> int:
+    """Write ``{"dataset", "_id", "prompt"}`` per sample: the exact text the model would see."""
+    lines = []
+    for task in tasks:
+        length = budget(task)
+        for record in records(task):
+            request = build_request(task, record, backend, length)
+            lines.append(
+                json_line({"dataset": task.name, "_id": record["_id"], "prompt": backend.render(request)})
+            )
+    write_atomic(path, b"".join(lines).decode("utf-8"))
+    return len(lines)
+
+
+def predict(
+    backend: Backend,
+    tasks: list[Task],
+    data: str,
+    out_dir: Path,
+    *,
+    max_length: int | None,
+    e: bool = False,
+    limit: int | None = None,
+    shard: tuple[int, int] | None = None,
+    batch_size: int = 1,
+    dump_prompts: Path | None = None,
+    model_name: str | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> PredictSummary:
+    """Predict ``tasks`` into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
+
+    ``batch_size`` is recorded in run.json (the backend was built with it). With ``dump_prompts`` the final
+    model inputs are written to that file and nothing is generated.
+    """
+    say = notify or (lambda message: print(message, file=sys.stderr))
+    described_model = str(backend.describe().get("model") or "")
+    name = model_name or model_name_from(described_model)
+    folder = out_dir / name
+    summary = PredictSummary(out_dir=folder, model_name=name)
+    budget = _budgets(backend, [n for n in dict.fromkeys([name, described_model]) if n], max_length, say)
+
+    def shard_records(task: Task) -> list[Record]:
+        records = load_records(task, data, e, limit)
+        return select_shard(records, *shard) if shard else records
+
+    if dump_prompts is not None:
+        summary.dumped = _dump_prompts(backend, tasks, shard_records, budget, dump_prompts)
+        return summary
+
+    settings = _settings(backend, name, data, e, shard, batch_size, limit)
+    run_path = folder / RUN_FILE
+    old = _read_run_file(run_path)
+    if backend.tokenizer is None:
+        say("notice: the backend has no tokenizer, so prompts are sent untruncated")
+    started = time.perf_counter()
+    # every task's data is read (and validated) up front: a bad file fails now, not hours into the run
+    for task in tasks:
+        settings["task_samples"][task.name] = len(load_records(task, data, e, limit))
+        settings["max_length"][task.name] = budget(task)
+        settings["max_new_tokens"][task.name] = task.max_new_tokens
+        if task.stop_at_newline:
+            settings["stop_at_newline"].append(task.name)
+    if old is not None:
+        _check_compatible(run_path, old, settings)
+    _write_run_file(run_path, old, settings, complete=False)
+    errors = ErrorLog(folder / ERRORS_FILE, retrying=[task.name for task in tasks])
+    progress = _Progress(sum(_shard_size(n, shard) for n in settings["task_samples"].values()))
+    try:
+        for task in tasks:
+            length = settings["max_length"][task.name]
+            outcome = _predict_task(backend, task, shard_records(task), length, folder, errors, progress)
+            summary.tasks[task.name] = outcome
+            summary.generated_tokens += outcome.generated_tokens
+    finally:
+        progress.close()
+        errors.close()
+        summary.seconds = time.perf_counter() - started
+    _write_run_file(run_path, old, settings, complete=summary.failed == 0)
+    return summary
+
+
+def _predict_task(
+    backend: Backend,
+    task: Task,
+    records: list[Record],
+    max_length: int | None,
+    folder: Path,
+    errors: ErrorLog,
+    progress: _Progress,
+) -> TaskOutcome:
+    """Generate the samples of ``task`` not yet written and append each prediction as it arrives."""
+    by_id = {record["_id"]: record for record in records}
+    with PredictionWriter(folder / f"{task.name}.jsonl") as writer:
+        pending = [record for record in records if record["_id"] not in writer.done_ids]
+        outcome = TaskOutcome(samples=len(records), skipped=len(records) - len(pending))
+        progress.start_task(task.name, len(pending), outcome.skipped)
+        requests = [build_request(task, record, backend, max_length) for record in pending]
+        for result in backend.generate(requests):
+            record = by_id[result.request.id]
+            if result.ok:
+                writer.write(
+                    {
+                        "pred": result.text,
+                        "answers": record["answers"],
+                        "all_classes": record["all_classes"],
+                        "length": record["length"],
+                        "_id": record["_id"],
+                    }
+                )
+                outcome.written += 1
+            else:
+                errors.record(task.name, record["_id"], result.error or "unknown error")
+                outcome.failed += 1
+            outcome.generated_tokens += result.generated_tokens or 0
+            progress.advance(result.generated_tokens or 0)
+        progress.end_task()
+    return outcome
+
+
+def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, Any], complete: bool) -> None:
+    """run.json = the earlier run's per-task entries updated with this run's, written atomically."""
+    merged = dict(settings)
+    for key in ("max_length", "max_new_tokens", "task_samples"):
+        merged[key] = {**(old or {}).get(key, {}), **settings[key]}
+    merged["stop_at_newline"] = sorted(
+        {*(old or {}).get("stop_at_newline", []), *settings["stop_at_newline"]}
+    )
+    merged["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    merged["complete"] = complete
+    write_atomic(path, json.dumps(merged, ensure_ascii=False, indent=1) + "\n")
