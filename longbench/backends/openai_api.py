@@ -1,0 +1,510 @@
+"""Generation through any OpenAI-compatible HTTP API (OpenAI, ``vllm serve``, ...), many requests in flight.
+
+Chat tasks go to ``/v1/chat/completions`` (the prompt as the single user message), the six completion-style
+tasks to ``/v1/completions`` (the raw prompt). Decoding is greedy (temperature 0) with the task's token budget;
+samsum also stops at ``"\\n"``. Requests are spread over one or more base URLs (least loaded first, ties in
+turn) and retried by our own policy: exponential backoff with full jitter on connection errors, timeouts,
+408/409/429/5xx answers (``Retry-After`` honoured) and malformed bodies. A sample that still fails comes back
+as a failed :class:`GenerationResult`; 401/403/404 stop the run. The API key is read from an environment
+variable and never printed, logged or written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from longbench.backends.base import Backend, GenerationRequest, GenerationResult, TokenizerLike
+from longbench.errors import LongBenchError
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_BASE_DELAY_ENV = "LONGBENCH_RETRY_BASE_DELAY"  # seconds; the first retry waits up to this long
+DEFAULT_RETRY_BASE_DELAY = 1.0
+MAX_RETRY_DELAY = 60.0  # cap of one backoff wait
+MAX_RETRY_AFTER = 300.0  # longest Retry-After we obey
+NO_KEY = "EMPTY"  # sent when no key is configured (local servers ignore it)
+CHAT_PATH = "/chat/completions"
+COMPLETION_PATH = "/completions"
+_FATAL_STATUS = frozenset({401, 403, 404})
+_RETRY_STATUS = frozenset({408, 409, 429})
+
+
+class MalformedResponse(Exception):
+    """A 200 answer whose body is not a usable completion."""
+
+
+class FatalAPIError(LongBenchError):
+    """The API refuses every request (bad key, no permission, unknown model or route): stop the run."""
+
+
+class TiktokenTokenizer:
+    """The :class:`TokenizerLike` surface over a tiktoken encoding, for truncating prompts to OpenAI's models."""
+
+    def __init__(self, encoding: str) -> None:
+        try:
+            import tiktoken
+        except ImportError as error:
+            raise LongBenchError(
+                "--tokenizer tiktoken:<encoding> needs tiktoken: pip install tiktoken"
+            ) from error
+        try:
+            self._encoding = tiktoken.get_encoding(encoding)
+        except (KeyError, ValueError) as error:
+            raise LongBenchError(f"unknown tiktoken encoding {encoding!r}") from error
+        self.name = f"tiktoken:{encoding}"
+
+    def __call__(self, text: str, *args: Any, **kwargs: Any) -> SimpleNamespace:
+        return SimpleNamespace(input_ids=self._encoding.encode(text, disallowed_special=()))
+
+    def decode(self, ids: Any, *args: Any, **kwargs: Any) -> str:
+        return self._encoding.decode(list(ids))
+
+
+def load_tokenizer(spec: str) -> TokenizerLike:
+    """The tokenizer named by ``spec``: ``tiktoken:<encoding>``, ``builtin:tiny``, or a Hugging Face id or path."""
+    if spec.startswith("tiktoken:"):
+        return TiktokenTokenizer(spec.removeprefix("tiktoken:"))
+    source = spec
+    if spec.startswith("builtin:"):
+        from longbench.tinymodel import TINY_MODEL, tiny_model_path
+
+        if spec != TINY_MODEL:
+            raise LongBenchError(f"unknown built-in tokenizer {spec!r}; valid: {TINY_MODEL}")
+        source = str(tiny_model_path())
+    try:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(source)
+    except Exception as error:  # transformers raises many kinds (OSError, ValueError, HTTP errors)
+        raise LongBenchError(
+            f"cannot load tokenizer {spec!r} ({type(error).__name__}); pass --tokenizer with a Hugging Face "
+            "id or local path, or tiktoken:<encoding> for OpenAI models"
+        ) from error
+
+
+def backoff_delay(attempt: int, base: float, retry_after: float | None, rng: random.Random) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based): full jitter, at least ``retry_after``."""
+    delay = rng.uniform(0.0, min(MAX_RETRY_DELAY, base * 2**attempt))
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
+    return delay
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """The wait a response asks for, in seconds: ``retry-after-ms`` or ``Retry-After`` (seconds); else None."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name) if headers is not None else None
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except ValueError:
+            continue  # an HTTP date: fall back to our own backoff
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+def redact_url(url: str) -> str:
+    """``url`` without any user:password part (safe for run.json and messages)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass
+class _Endpoint:
+    url: str
+    client: Any  # openai.AsyncOpenAI
+    in_flight: int = 0
+
+
+@dataclass
+class _Failure:
+    message: str
+    retryable: bool
+    retry_after: float | None = None
+
+
+class OpenAIBackend(Backend):
+    """Requests to one or more OpenAI-compatible servers; ``generate`` yields results as they complete."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_urls: list[str],
+        api_key_env: str | None,
+        concurrency: int,
+        request_timeout: float,
+        tokenizer: str | None,
+        completion_tasks_as_chat: bool = False,
+        max_retries: int = 6,
+        retry_base_delay: float | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise LongBenchError(f"--concurrency must be at least 1, got {concurrency}")
+        if request_timeout <= 0:
+            raise LongBenchError(f"--request-timeout must be positive, got {request_timeout}")
+        if max_retries < 0:
+            raise LongBenchError(f"--max-retries must be 0 or more, got {max_retries}")
+        self.model = model
+        self.base_urls = [url.rstrip("/") for url in (base_urls or [DEFAULT_BASE_URL])]
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.request_timeout = float(request_timeout)
+        self.completion_tasks_as_chat = completion_tasks_as_chat
+        self.max_retries = max_retries
+        self.retry_base_delay = _retry_base_delay(retry_base_delay)
+        self.tokenizer_spec = tokenizer or model
+        _import_openai()  # fail now, clearly, when the optional dependency is missing
+        self._secret = _read_api_key(api_key_env)
+        self.tokenizer = load_tokenizer(self.tokenizer_spec)
+        self.stats: Counter[str] = Counter()  # attempts, successes, failures and retries by reason
+        self._rng = random.Random()
+        self._endpoints: list[_Endpoint] = []
+        self._turn = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- what is sent -------------------------------------------------------------------------------------
+
+    def _uses_chat(self, request: GenerationRequest) -> bool:
+        return request.chat or self.completion_tasks_as_chat
+
+    def request_body(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        """The API path (relative to a base URL) and the JSON body sent for ``request``."""
+        body: dict[str, Any] = {"model": self.model}
+        if self._uses_chat(request):
+            path = CHAT_PATH
+            body["messages"] = [{"role": "user", "content": request.prompt}]
+        else:
+            path = COMPLETION_PATH
+            body["prompt"] = request.prompt
+        body["temperature"] = 0
+        body["max_tokens"] = request.max_new_tokens
+        if request.stop_at_newline:
+            body["stop"] = ["\n"]
+        return path, body
+
+    def render(self, request: GenerationRequest) -> str:
+        path, body = self.request_body(request)
+        return json.dumps({"endpoint": "/v1" + path, **body}, ensure_ascii=False, indent=2)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "base_urls": [redact_url(url) for url in self.base_urls],
+            "endpoints": {
+                "chat_tasks": "/v1" + CHAT_PATH,
+                "completion_tasks": "/v1" + (CHAT_PATH if self.completion_tasks_as_chat else COMPLETION_PATH),
+            },
+            "decoding": {"temperature": 0, "max_tokens": "task max_new_tokens", "samsum_stop": ["\n"]},
+            "tokenizer": self.tokenizer_spec,
+            "api_key_env": self.api_key_env,  # the variable's name, never its value
+            "concurrency": self.concurrency,
+            "request_timeout_s": self.request_timeout,
+            "max_retries": self.max_retries,
+        }
+
+    # -- the event loop thread ----------------------------------------------------------------------------
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(
+                target=self._loop.run_forever, name="longbench-openai", daemon=True
+            )
+            self._thread.start()
+        return self._loop
+
+    def _run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop()).result()
+
+    async def _clients(self) -> list[_Endpoint]:
+        if not self._endpoints:
+            AsyncOpenAI = _import_openai().AsyncOpenAI  # noqa: N806 -- a class
+
+            self._endpoints = [
+                _Endpoint(
+                    url=url,
+                    client=AsyncOpenAI(
+                        api_key=self._secret or NO_KEY,
+                        base_url=url,
+                        max_retries=0,  # the retry policy is ours
+                        timeout=self.request_timeout,
+                    ),
+                )
+                for url in self.base_urls
+            ]
+            for endpoint in self._endpoints:  # import the API resources now, not inside the first timeout
+                _ = endpoint.client.chat.completions, endpoint.client.completions, endpoint.client.models
+        return self._endpoints
+
+    def _pick(self, avoid: _Endpoint | None = None) -> _Endpoint:
+        """The least loaded endpoint, not ``avoid`` (which just failed); among equals, the next in turn."""
+        count = len(self._endpoints)
+        order = [self._endpoints[(self._turn + offset) % count] for offset in range(count)]
+        if count > 1 and avoid is not None:
+            order.remove(avoid)
+        chosen = min(order, key=lambda endpoint: endpoint.in_flight)
+        self._turn = (self._endpoints.index(chosen) + 1) % count
+        return chosen
+
+    # -- generation ---------------------------------------------------------------------------------------
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+        pending = list(requests)
+        if not pending:
+            return
+        results: queue.Queue[GenerationResult | BaseException | None] = queue.Queue()
+        future = asyncio.run_coroutine_threadsafe(
+            self._generate_all(pending, results.put), self._ensure_loop()
+        )
+        finished = False
+        try:
+            while True:
+                item = results.get()
+                if item is None:
+                    finished = True
+                    return
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item
+                yield item
+        finally:
+            if not finished:  # the caller stopped early (error, interrupt): stop the requests in flight
+                future.cancel()
+                _wait_for_end(results, timeout=5.0)
+
+    async def _generate_all(
+        self,
+        requests: list[GenerationRequest],
+        emit: Callable[[GenerationResult | BaseException | None], None],
+    ) -> None:
+        try:
+            await self._clients()
+            todo = iter(requests)
+            stopping = asyncio.Event()  # set when the caller goes away; checked as well as cancellation
+
+            async def worker() -> None:
+                for request in todo:
+                    if stopping.is_set():
+                        return
+                    emit(await self._generate_one(request, stopping))
+
+            workers = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(requests)))]
+            try:
+                done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    task.result()  # re-raise a fatal error
+            finally:
+                stopping.set()
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+        except asyncio.CancelledError:
+            emit(None)
+            raise
+        except FatalAPIError as error:
+            emit(error)
+        except Exception as error:  # a bug: surface it to the caller rather than hang it
+            emit(LongBenchError(self._scrub(f"openai backend failed: {type(error).__name__}: {error}")))
+        else:
+            emit(None)
+
+    async def _generate_one(self, request: GenerationRequest, stopping: asyncio.Event) -> GenerationResult:
+        path, body = self.request_body(request)
+        failure = _Failure("not attempted", retryable=False)
+        endpoint: _Endpoint | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                delay = backoff_delay(attempt - 1, self.retry_base_delay, failure.retry_after, self._rng)
+                await asyncio.sleep(delay)
+            endpoint = self._pick(avoid=endpoint)
+            endpoint.in_flight += 1
+            self.stats["attempts"] += 1
+            try:
+                result = await self._send(endpoint, path, body, request)
+            except Exception as error:
+                failure = self._classify(error, endpoint)
+            else:
+                self.stats["successes"] += 1
+                return result
+            finally:
+                endpoint.in_flight -= 1
+            if not failure.retryable or stopping.is_set():
+                break
+            self.stats["retries"] += 1
+            self.stats["retry: " + failure.message.split(":")[0]] += 1
+        self.stats["failures"] += 1
+        tries = attempt + 1
+        return GenerationResult.failure(request, self._scrub(f"{failure.message} (after {tries} attempts)"))
+
+    async def _send(
+        self, endpoint: _Endpoint, path: str, body: dict[str, Any], request: GenerationRequest
+    ) -> GenerationResult:
+        if path == CHAT_PATH:
+            response = await endpoint.client.chat.completions.create(**body)
+        else:
+            response = await endpoint.client.completions.create(**body)
+        text = _response_text(response, chat=path == CHAT_PATH)
+        usage = getattr(response, "usage", None)
+        return GenerationResult(
+            request=request,
+            text=text,
+            error=None,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            generated_tokens=getattr(usage, "completion_tokens", None),
+        )
+
+    def _classify(self, error: BaseException, endpoint: _Endpoint) -> _Failure:
+        """Whether ``error`` is worth another attempt; raises :class:`FatalAPIError` when no request can work."""
+        openai = _import_openai()
+
+        where = redact_url(endpoint.url)
+        if isinstance(error, openai.APITimeoutError):
+            return _Failure(f"timeout: no answer from {where} within {self.request_timeout:g} s", True)
+        if isinstance(error, openai.APIConnectionError):
+            cause = error.__cause__ or error
+            return _Failure(f"connection error: {where}: {type(cause).__name__}", True)
+        if isinstance(error, openai.APIStatusError):
+            status = error.status_code
+            detail = self._scrub(str(error))[:300]
+            if status in _FATAL_STATUS:
+                raise FatalAPIError(
+                    f"{where} answered HTTP {status} for model {self.model!r}: {detail} "
+                    "(check --model, --base-url and --api-key-env)"
+                )
+            retryable = status in _RETRY_STATUS or status >= 500
+            retry_after = parse_retry_after(error.response.headers) if retryable else None
+            return _Failure(f"HTTP {status}: {where}: {detail}", retryable, retry_after)
+        if isinstance(error, (MalformedResponse, ValueError, openai.APIResponseValidationError)):
+            return _Failure(f"malformed response: {where}: {type(error).__name__}: {error}"[:300], True)
+        return _Failure(f"unexpected error: {where}: {type(error).__name__}: {error}"[:300], False)
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    # -- model information and cleanup -------------------------------------------------------------------
+
+    def context_window(self) -> int | None:
+        """The ``max_model_len`` a vLLM-style ``/v1/models`` reports for this model; None when not told."""
+        try:
+            return self._run(self._model_len())
+        except Exception:  # any failure only means "unknown"
+            return None
+
+    async def _model_len(self) -> int | None:
+        endpoint = (await self._clients())[0]
+        page = await endpoint.client.models.list(timeout=min(self.request_timeout, 30.0))
+        for entry in page.data:
+            if entry.id == self.model:
+                value = (entry.model_extra or {}).get("max_model_len")
+                return value if isinstance(value, int) and value > 0 else None
+        return None
+
+    def close(self) -> None:
+        if self._loop is None:
+            return
+
+        async def shutdown() -> None:
+            current = asyncio.current_task()
+            leftovers = [task for task in asyncio.all_tasks() if task is not current]
+            for task in leftovers:  # requests of a generation the caller abandoned
+                task.cancel()
+            await asyncio.gather(*leftovers, return_exceptions=True)
+            for endpoint in self._endpoints:
+                await endpoint.client.close()
+
+        try:
+            self._run(shutdown())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._loop.close()
+            self._loop = None
+            self._thread = None
+            self._endpoints = []
+
+
+def _wait_for_end(results: queue.Queue[Any], timeout: float) -> None:
+    """Discard results until the generation's end marker (None or an error) arrives, or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            item = results.get(timeout=left)
+        except queue.Empty:
+            return
+        if item is None or isinstance(item, BaseException):
+            return
+
+
+def _response_text(response: Any, chat: bool) -> str:
+    """The generated text of a completion response; :class:`MalformedResponse` when it has none."""
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponse("no choices in the response")
+    choice = choices[0]
+    if chat:
+        message = getattr(choice, "message", None)
+        if message is None:
+            raise MalformedResponse("no message in the first choice")
+        content = getattr(message, "content", None)
+        return "" if content is None else _require_str(content)
+    return _require_str(getattr(choice, "text", None))
+
+
+def _require_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise MalformedResponse(f"generated text is {type(value).__name__}, not a string")
+    return value
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError as error:
+        raise LongBenchError(
+            "--backend openai needs the openai package: pip install 'longbench[openai]'"
+        ) from error
+    return openai
+
+
+def _read_api_key(variable: str | None) -> str | None:
+    """The key in environment variable ``variable``; without one, OPENAI_API_KEY if set, else no key."""
+    if variable is None:
+        return os.environ.get("OPENAI_API_KEY") or None
+    value = os.environ.get(variable)
+    if not value:
+        raise LongBenchError(f"--api-key-env {variable}: that environment variable is not set or empty")
+    return value
+
+
+def _retry_base_delay(explicit: float | None) -> float:
+    if explicit is not None:
+        return max(0.0, float(explicit))
+    raw = os.environ.get(RETRY_BASE_DELAY_ENV)
+    if raw is None:
+        return DEFAULT_RETRY_BASE_DELAY
+    try:
+        return max(0.0, float(raw))
+    except ValueError as error:
+        raise LongBenchError(f"{RETRY_BASE_DELAY_ENV}={raw!r} is not a number of seconds") from error
