@@ -1,13 +1,16 @@
 """The prediction run: samples in, one crash-safe prediction file per task out, with a ``run.json`` record.
 
-For each task the runner loads the samples (first ``limit``, then this shard's share), skips those already in
+The runner loads every task's samples (first ``limit``, then this shard's share), skips those already in
 ``<out>/<model>/<task>.jsonl``, builds each prompt (template filled, middle truncated to the model's budget),
-hands the rest to the backend and appends each prediction as it arrives. Failures go to ``errors.jsonl`` and
-are retried by the next run of the same command. ``run.json`` records everything that decides the numbers.
+hands all remaining requests to the backend in one call, so that engines and servers batch continuously across
+task boundaries, and appends each prediction to its task's file as it arrives. Failures go to ``errors.jsonl``
+and are retried by the next run of the same command. ``run.json`` records everything that decides the numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import platform
@@ -64,6 +67,10 @@ class PredictSummary:
     @property
     def failed(self) -> int:
         return sum(outcome.failed for outcome in self.tasks.values())
+
+    @property
+    def skipped(self) -> int:
+        return sum(outcome.skipped for outcome in self.tasks.values())
 
     @property
     def written(self) -> int:
@@ -152,50 +159,56 @@ def build_request(task: Task, record: Record, backend: Backend, max_length: int 
 
 
 class _Progress:
-    """An overall bar (samples of all tasks) and a per-task bar, with generated tokens/s in the postfix."""
+    """An overall bar (samples of all tasks) and one bar per task while it has samples in flight, each with
+    samples/s and generated tokens/s."""
 
-    def __init__(self, estimated_total: int) -> None:
+    def __init__(self, pending: dict[str, int], settled: int) -> None:
         from tqdm.auto import tqdm
 
         self._tqdm = tqdm
         self.overall = tqdm(
-            total=estimated_total, desc="all tasks", unit="sample", position=0, dynamic_ncols=True
+            total=sum(pending.values()) + settled,
+            initial=settled,
+            desc="all tasks",
+            unit="sample",
+            position=0,
+            dynamic_ncols=True,
         )
-        self.task: Any = None
+        self._left = {task: n for task, n in pending.items() if n}
+        self._bars: dict[str, Any] = {}
+        self._tokens: dict[str, int] = {}
         self._started = time.perf_counter()
-        self._tokens = 0
 
-    def start_task(self, name: str, pending: int, settled: int) -> None:
-        self.overall.update(settled)
-        self.task = self._tqdm(
-            total=pending, desc=name, unit="sample", position=1, leave=False, dynamic_ncols=True
-        )
-        self._task_started = time.perf_counter()
-        self._task_tokens = 0
+    def _bar(self, task: str) -> Any:
+        if task not in self._bars:
+            self._bars[task] = self._tqdm(
+                total=self._left[task],
+                desc=task,
+                unit="sample",
+                position=len(self._bars) + 1,
+                leave=False,
+                dynamic_ncols=True,
+            )
+            self._tokens[task] = 0
+        return self._bars[task]
 
-    def advance(self, tokens: int) -> None:
-        self._tokens += tokens
-        self._task_tokens += tokens
-        now = time.perf_counter()
-        self.task.set_postfix_str(
-            f"{self._task_tokens / max(now - self._task_started, 1e-9):.1f} tok/s", False
-        )
-        self.task.update(1)
-        self.overall.set_postfix_str(f"{self._tokens / max(now - self._started, 1e-9):.1f} tok/s", False)
+    def advance(self, task: str, tokens: int) -> None:
+        bar = self._bar(task)
+        self._tokens[task] += tokens
+        bar.set_postfix_str(f"{self._tokens[task] / max(bar.format_dict['elapsed'], 1e-9):.1f} tok/s", False)
+        bar.update(1)
+        total_tokens = sum(self._tokens.values())
+        elapsed = max(time.perf_counter() - self._started, 1e-9)
+        self.overall.set_postfix_str(f"{total_tokens / elapsed:.1f} tok/s", False)
         self.overall.update(1)
-
-    def end_task(self) -> None:
-        if self.task is not None:
-            self.task.close()
-            self.task = None
+        self._left[task] -= 1
+        if self._left[task] == 0:
+            bar.close()
 
     def close(self) -> None:
-        self.end_task()
+        for bar in self._bars.values():
+            bar.close()
         self.overall.close()
-
-
-def _shard_size(total: int, shard: tuple[int, int] | None) -> int:
-    return len(range(shard[0], total, shard[1])) if shard else total
 
 
 def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -323,8 +336,12 @@ def predict(
     summary = PredictSummary(out_dir=folder, model_name=name)
     budget = _budgets(backend, [n for n in dict.fromkeys([name, described_model]) if n], max_length, say)
 
+    @functools.cache
+    def task_records(task: Task) -> list[Record]:
+        return load_records(task, data, e, limit)
+
     def shard_records(task: Task) -> list[Record]:
-        records = load_records(task, data, e, limit)
+        records = task_records(task)
         return select_shard(records, *shard) if shard else records
 
     if dump_prompts is not None:
@@ -339,7 +356,7 @@ def predict(
     started = time.perf_counter()
     # every task's data is read (and validated) up front: a bad file fails now, not hours into the run
     for task in tasks:
-        settings["task_samples"][task.name] = len(load_records(task, data, e, limit))
+        settings["task_samples"][task.name] = len(task_records(task))
         settings["max_length"][task.name] = budget(task)
         settings["max_new_tokens"][task.name] = task.max_new_tokens
         if task.stop_at_newline:
@@ -348,57 +365,67 @@ def predict(
         _check_compatible(run_path, old, settings)
     _write_run_file(run_path, old, settings, complete=False)
     errors = ErrorLog(folder / ERRORS_FILE, retrying=[task.name for task in tasks])
-    progress = _Progress(sum(_shard_size(n, shard) for n in settings["task_samples"].values()))
     try:
-        for task in tasks:
-            length = settings["max_length"][task.name]
-            outcome = _predict_task(backend, task, shard_records(task), length, folder, errors, progress)
-            summary.tasks[task.name] = outcome
-            summary.generated_tokens += outcome.generated_tokens
+        with contextlib.ExitStack() as files:
+            writers = {
+                task.name: files.enter_context(PredictionWriter(folder / f"{task.name}.jsonl"))
+                for task in tasks
+            }
+            requests, records = _pending_requests(backend, tasks, shard_records, settings, writers, summary)
+            progress = _Progress(
+                {t: o.samples - o.skipped for t, o in summary.tasks.items()}, summary.skipped
+            )
+            files.callback(progress.close)
+            # one call for every task, so engines and servers batch continuously across task boundaries
+            for result in backend.generate(requests):
+                outcome = summary.tasks[result.request.task]
+                record = records[(result.request.task, result.request.id)]
+                if result.ok:
+                    writers[result.request.task].write(_prediction_line(record, result.text or ""))
+                    outcome.written += 1
+                else:
+                    errors.record(result.request.task, record["_id"], result.error or "unknown error")
+                    outcome.failed += 1
+                outcome.generated_tokens += result.generated_tokens or 0
+                summary.generated_tokens += result.generated_tokens or 0
+                progress.advance(result.request.task, result.generated_tokens or 0)
     finally:
-        progress.close()
         errors.close()
         summary.seconds = time.perf_counter() - started
     _write_run_file(run_path, old, settings, complete=summary.failed == 0)
     return summary
 
 
-def _predict_task(
+def _pending_requests(
     backend: Backend,
-    task: Task,
-    records: list[Record],
-    max_length: int | None,
-    folder: Path,
-    errors: ErrorLog,
-    progress: _Progress,
-) -> TaskOutcome:
-    """Generate the samples of ``task`` not yet written and append each prediction as it arrives."""
-    by_id = {record["_id"]: record for record in records}
-    with PredictionWriter(folder / f"{task.name}.jsonl") as writer:
-        pending = [record for record in records if record["_id"] not in writer.done_ids]
-        outcome = TaskOutcome(samples=len(records), skipped=len(records) - len(pending))
-        progress.start_task(task.name, len(pending), outcome.skipped)
-        requests = [build_request(task, record, backend, max_length) for record in pending]
-        for result in backend.generate(requests):
-            record = by_id[result.request.id]
-            if result.ok:
-                writer.write(
-                    {
-                        "pred": result.text,
-                        "answers": record["answers"],
-                        "all_classes": record["all_classes"],
-                        "length": record["length"],
-                        "_id": record["_id"],
-                    }
-                )
-                outcome.written += 1
-            else:
-                errors.record(task.name, record["_id"], result.error or "unknown error")
-                outcome.failed += 1
-            outcome.generated_tokens += result.generated_tokens or 0
-            progress.advance(result.generated_tokens or 0)
-        progress.end_task()
-    return outcome
+    tasks: list[Task],
+    shard_records: Callable[[Task], list[Record]],
+    settings: dict[str, Any],
+    writers: dict[str, PredictionWriter],
+    summary: PredictSummary,
+) -> tuple[list[GenerationRequest], dict[tuple[str, str], Record]]:
+    """The requests of every sample not yet written, and the records they answer, by (task, id)."""
+    requests: list[GenerationRequest] = []
+    records: dict[tuple[str, str], Record] = {}
+    for task in tasks:
+        shard = shard_records(task)
+        pending = [record for record in shard if record["_id"] not in writers[task.name].done_ids]
+        summary.tasks[task.name] = TaskOutcome(samples=len(shard), skipped=len(shard) - len(pending))
+        for record in pending:
+            records[(task.name, record["_id"])] = record
+            requests.append(build_request(task, record, backend, settings["max_length"][task.name]))
+    return requests, records
+
+
+def _prediction_line(record: Record, text: str) -> dict[str, Any]:
+    """The reference's prediction record, plus the sample id."""
+    return {
+        "pred": text,
+        "answers": record["answers"],
+        "all_classes": record["all_classes"],
+        "length": record["length"],
+        "_id": record["_id"],
+    }
 
 
 def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, Any], complete: bool) -> None:
