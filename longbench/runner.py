@@ -158,6 +158,11 @@ def build_request(task: Task, record: Record, backend: Backend, max_length: int 
     )
 
 
+def _lowest_free_line(taken: set[int]) -> int:
+    """The first screen line below the overall bar that no open bar uses."""
+    return next(line for line in range(1, len(taken) + 2) if line not in taken)
+
+
 class _Progress:
     """An overall bar (samples of all tasks) and one bar per task while it has samples in flight, each with
     samples/s and generated tokens/s."""
@@ -176,16 +181,18 @@ class _Progress:
         )
         self._left = {task: n for task, n in pending.items() if n}
         self._bars: dict[str, Any] = {}
+        self._lines: dict[str, int] = {}  # screen line of each open task bar
         self._tokens: dict[str, int] = {}
         self._started = time.perf_counter()
 
     def _bar(self, task: str) -> Any:
         if task not in self._bars:
+            self._lines[task] = _lowest_free_line(set(self._lines.values()))
             self._bars[task] = self._tqdm(
                 total=self._left[task],
                 desc=task,
                 unit="sample",
-                position=len(self._bars) + 1,
+                position=self._lines[task],
                 leave=False,
                 dynamic_ncols=True,
             )
@@ -204,6 +211,7 @@ class _Progress:
         self._left[task] -= 1
         if self._left[task] == 0:
             bar.close()
+            del self._lines[task]
 
     def close(self) -> None:
         for bar in self._bars.values():
