@@ -33,6 +33,7 @@ class Prediction:
     id: str | None
     path: Path
     line: int  # 1-based line in ``path``
+    index: int  # 0-based position among the records of ``path``
 
 
 @dataclass
@@ -54,7 +55,7 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
-def parse_prediction(obj: Any, path: Path, line: int, need_length: bool) -> Prediction:
+def parse_prediction(obj: Any, path: Path, line: int, index: int, need_length: bool) -> Prediction:
     """Validate one decoded JSON line; raise :class:`InputError` naming ``path`` and ``line``."""
     if not isinstance(obj, dict):
         raise InputError(path, f"expected a JSON object, got {type(obj).__name__}", line)
@@ -75,7 +76,7 @@ def parse_prediction(obj: Any, path: Path, line: int, need_length: bool) -> Pred
     sample_id = obj.get("_id")
     if sample_id is not None and (not isinstance(sample_id, str) or not sample_id):
         raise InputError(path, "field '_id' must be a non-empty string", line)
-    return Prediction(obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line)
+    return Prediction(obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line, index)
 
 
 def read_prediction_file(path: Path, task: str, need_length: bool = False) -> list[Prediction]:
@@ -96,7 +97,7 @@ def read_prediction_file(path: Path, task: str, need_length: bool = False) -> li
                 raise InputError(
                     path, f"malformed JSON: {error.msg} at column {error.colno}", number
                 ) from None
-            record = parse_prediction(obj, path, number, need_length)
+            record = parse_prediction(obj, path, number, len(records), need_length)
             problem = gold_problem(metric, record.answers, record.all_classes)
             if problem is not None:
                 raise InputError(path, problem, number)
@@ -142,39 +143,39 @@ def _expected_counts(dirs: Sequence[Path], e: bool) -> dict[str, int]:
     return expected
 
 
-def _merge_shards(task: str, parts: list[list[Prediction]]) -> list[Prediction]:
-    """Merge one task's records from several folders by ``_id``, in ``_id`` order."""
+def _merge_by_id(task: str, records: list[Prediction], warnings: list[str]) -> list[Prediction]:
+    """One record per ``_id``, in ``_id`` order; identical duplicates dropped, disagreeing ones refused."""
     merged: dict[str, Prediction] = {}
-    for records in parts:
-        for record in records:
-            if record.id is None:
-                raise InputError(
-                    record.path, "no '_id': shards can only be merged when every record has one", record.line
-                )
-            previous = merged.setdefault(record.id, record)
-            if previous is not record and (previous.pred, previous.answers) != (record.pred, record.answers):
-                raise InputError(
-                    record.path,
-                    f"{task} sample {record.id!r} disagrees with {previous.path}:{previous.line}",
-                    record.line,
-                )
+    for record in records:
+        assert record.id is not None
+        previous = merged.setdefault(record.id, record)
+        if previous is not record and (previous.pred, previous.answers) != (record.pred, record.answers):
+            raise InputError(
+                record.path,
+                f"{task} sample {record.id!r} disagrees with {previous.path}:{previous.line}",
+                record.line,
+            )
+    if len(merged) < len(records):
+        warnings.append(f"{task}: {len(records) - len(merged)} duplicate record(s) by '_id' ignored")
     return [merged[key] for key in sorted(merged)]
 
 
-def _drop_duplicate_ids(task: str, records: list[Prediction], warnings: list[str]) -> list[Prediction]:
-    if any(record.id is None for record in records):
-        return records
-    unique = _merge_shards(task, [records])
-    if len(unique) == len(records):
-        return records
-    warnings.append(f"{records[0].path}: {len(records) - len(unique)} duplicate record(s) by '_id' ignored")
-    seen: set[str | None] = set()
-    kept = []
-    for record in records:  # keep file order, first occurrence
-        if record.id not in seen:
-            seen.add(record.id)
-            kept.append(record)
-    return kept
+def _combine(task: str, parts: list[list[Prediction]], warnings: list[str]) -> list[Prediction]:
+    """One task's records from one folder or several shard folders, in scoring order.
+
+    Records with ``_id`` are merged and put in ``_id`` order, so a score does not depend on the order in which
+    a run finished its samples or on how it was sharded. The reference's own files have no ``_id``: they keep
+    their file order, which is the order its ``eval.py`` sums in.
+    """
+    records = [record for part in parts for record in part]
+    if all(record.id is not None for record in records):
+        return _merge_by_id(task, records, warnings)
+    if len(parts) > 1:
+        first = next(record for record in records if record.id is None)
+        raise InputError(
+            first.path, "no '_id': shards can only be merged when every record has one", first.line
+        )
+    return records
 
 
 def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredictions:
@@ -186,8 +187,7 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
         parts = [read_prediction_file(files[task], task, need_length=e) for files in per_dir if task in files]
         if not parts:
             continue
-        records = parts[0] if len(parts) == 1 else _merge_shards(task, parts)
-        tasks[task] = _drop_duplicate_ids(task, records, warnings)
+        tasks[task] = _combine(task, parts, warnings)
     model = ModelPredictions(name, list(dirs), tasks, _expected_counts(dirs, e), warnings)
     for task, records in tasks.items():
         if model.missing(task):

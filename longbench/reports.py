@@ -142,12 +142,13 @@ def notes(results: Sequence[ModelResult]) -> list[str]:
 
 
 def _samples_jsonl(result: ModelResult) -> str:
+    merged = len(result.predictions.dirs) > 1
     lines = []
     for task, scores in result.scores.items():
-        for index, (record, sample) in enumerate(
-            zip(result.predictions.tasks[task], scores.samples, strict=True)
-        ):
-            row: dict[str, object] = {"dataset": task, "index": index, "score": sample.score}
+        for record, sample in zip(result.predictions.tasks[task], scores.samples, strict=True):
+            row: dict[str, object] = {"dataset": task, "index": record.index, "score": sample.score}
+            if merged:
+                row["file"] = str(record.path)
             if record.id is not None:
                 row["_id"] = record.id
             if result.e:
