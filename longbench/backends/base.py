@@ -63,8 +63,14 @@ class Backend(ABC):
         return None
 
     def render(self, request: GenerationRequest) -> str:
-        """The exact text the model sees for ``request`` (written by ``--dump-prompts``)."""
-        return request.prompt
+        """The exact text the model sees for ``request`` (written by ``--dump-prompts``): the prompt, wrapped in
+        the chat template for chat tasks when there is one."""
+        template = self.chat_template()
+        if not request.chat or template is None:
+            return request.prompt
+        from longbench.prompts import wrap_chat
+
+        return wrap_chat(request.prompt, self.tokenizer, template)
 
     @abstractmethod
     def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:

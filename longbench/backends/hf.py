@@ -306,11 +306,6 @@ class TransformersBackend(Backend):
     def chat_template(self) -> str | None:
         return self._template
 
-    def render(self, request: GenerationRequest) -> str:
-        from longbench.prompts import wrap_chat
-
-        return wrap_chat(request.prompt, self.tokenizer, self._template) if request.chat else request.prompt
-
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.name,
