@@ -335,7 +335,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from longbench import __version__
+
     parser = argparse.ArgumentParser(prog="longbench", description="LongBench, reproduced exactly.")
+    parser.add_argument("--version", action="version", version=f"longbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     tasks = sub.add_parser("tasks", help="print the task table")

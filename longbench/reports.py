@@ -127,14 +127,12 @@ def notes(results: Sequence[ModelResult]) -> list[str]:
         for warning in result.predictions.warnings:
             lines.append(f"warning: {warning}")
         zeroed = result.recursion_zeroed
-        if zeroed:
-            what = (
-                "scored properly (corrected mode)" if result.corrected else "scored 0 as the reference does"
-            )
-            detail = ", ".join(f"{task} {n}" for task, n in zeroed.items())
-            lines.append(
-                f"{result.name}: {sum(zeroed.values())} sample(s) hit rouge's recursion limit, {what}: {detail}"
-            )
+        what = "scored properly (--corrected)" if result.corrected else "scored 0 as the reference does"
+        detail = ": " + ", ".join(f"{task} {n}" for task, n in zeroed.items()) if zeroed else ""
+        lines.append(
+            f"{result.name}: {sum(zeroed.values())} sample(s) overflow the reference rouge's recursion limit,"
+            f" {what}{detail}"
+        )
     if any(r.predictions.missing(t) for r in results for t in r.scores):
         lines.append("* task scored on a partial set of samples (see the warnings above)")
     lines += sorted({f"signature: {r.signature()}" for r in results})

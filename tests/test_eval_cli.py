@@ -69,6 +69,35 @@ def test_scores_tables_and_files(tmp_path: Path) -> None:
     assert "| toy | - | - | - | - | - | - | - |" in (out / "tables.md").read_text()
 
 
+def test_recursion_zeroed_samples_are_counted_and_corrected_on_request(tmp_path: Path) -> None:
+    """A 1,000-word sentence makes the reference rouge's backtrack overflow the stack: scored 0, and said so."""
+    model = tmp_path / "pred" / "toy"
+    long_prediction = " ".join(f"w{i}" for i in range(1000))
+    rows = [
+        {"pred": long_prediction, "answers": ["w1 w2 w3"], "all_classes": None, "length": 10},
+        {"pred": "w1 w2", "answers": ["w1 w2 w3"], "all_classes": None, "length": 10},
+    ]
+    write_jsonl(model / "gov_report.jsonl", rows)
+    proc = run_cli("eval", model, "--out", tmp_path / "ref")
+    assert proc.returncode == 0, proc.stderr
+    assert "toy: 1 sample(s) overflow the reference rouge's recursion limit, scored 0" in proc.stdout
+    ref_samples = [json.loads(line) for line in (tmp_path / "ref" / "samples.jsonl").read_text().splitlines()]
+    assert ref_samples[0]["score"] == 0.0 and ref_samples[0]["recursion_zeroed"] is True
+    assert "recursion_zeroed" not in ref_samples[1]
+    assert json.loads((tmp_path / "ref" / "summary.json").read_text())["recursion_zeroed"] == {
+        "gov_report": 1
+    }
+
+    proc = run_cli("eval", model, "--corrected", cwd=tmp_path)  # default folder: metrics/<model>/corrected
+    assert proc.returncode == 0, proc.stderr
+    corrected = tmp_path / "metrics" / "toy" / "corrected"
+    samples = [json.loads(line) for line in (corrected / "samples.jsonl").read_text().splitlines()]
+    p, r = 3 / 1000, 1.0  # the LCS is the three answer words
+    assert samples[0]["score"] == pytest.approx(2 * p * r / (p + r + 1e-8))
+    assert samples[1]["score"] == ref_samples[1]["score"]
+    assert "mode:corrected" in (corrected / "summary.json").read_text()
+
+
 def test_longbench_e_buckets(tmp_path: Path) -> None:
     model = tmp_path / "toy"
     rows = qa_rows(300, 300)
