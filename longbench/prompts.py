@@ -39,7 +39,9 @@ def truncate_middle(prompt: str, tokenizer: TokenizerLike, max_length: int) -> s
     each half decoded with special tokens skipped. As in the reference, a ``max_length`` below 2 keeps the
     whole prompt (``ids[-0:]`` is every token).
     """
-    ids = list(tokenizer(prompt, truncation=False).input_ids)
+    ids = list(
+        tokenizer(prompt, truncation=False, verbose=False).input_ids
+    )  # no "longer than the maximum" warning: we cut next
     if len(ids) <= max_length:
         return prompt
     half = max_length // 2
