@@ -22,13 +22,7 @@ WINDOW = 4096
 TASKS = ["hotpotqa", "trec"]  # a chat task and a completion task with short answers: fast
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a small shared CPU, OpenMP threads fighting other processes are ~15x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
