@@ -20,11 +20,12 @@ if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
+    from longbench.reports import Table
     from longbench.tasks import all_tasks
 
-    header = ("task", "category", "lang", "metric", "max_new", "samples", "E", "chat", "first_line")
+    header = ["task", "category", "lang", "metric", "max_new", "samples", "E", "chat", "first_line"]
     rows = [
-        (
+        [
             t.name,
             t.category,
             t.language,
@@ -34,12 +35,10 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
             str(t.e_samples) if t.has_e else "-",
             "yes" if t.chat else "no",
             "yes" if t.first_line_only else "no",
-        )
+        ]
         for t in all_tasks(e=args.e)
     ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print(Table("LongBench-E tasks" if args.e else "LongBench tasks", header, rows).text(), end="")
     return 0
 
 
