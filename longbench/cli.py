@@ -247,7 +247,7 @@ def _report_predictions(summary: PredictSummary) -> int:
     )
     if summary.failed:
         print(
-            f"longbench: {summary.failed} samples failed, listed in {summary.out_dir / 'errors.jsonl'}; "
+            f"longbench: {summary.failed} samples failed, listed in {summary.errors_file}; "
             "run the same command again to retry them",
             file=sys.stderr,
         )
@@ -328,7 +328,9 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--revision", metavar="REV", help="transformers: model revision on the hub")
     parser.add_argument(
-        "--shard", metavar="I/N", help="only shard I of N (0-based); give each shard its own --out"
+        "--shard",
+        metavar="I/N",
+        help="only shard I of N (0-based), written as <task>.shard-I-of-N.jsonl; shards may share a folder",
     )
     _add_backend_arguments(parser)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,8 +18,21 @@ from typing import Any
 
 from longbench.errors import InputError
 
-ERRORS_FILE = "errors.jsonl"
-RUN_FILE = "run.json"
+RUN_STEM = "run"  # run.json: every setting of the run
+ERRORS_STEM = "errors"  # errors.jsonl: samples that failed, retried by the next run
+_SHARD = re.compile(r"\.shard-\d+-of-\d+$")
+
+
+def output_file(folder: Path, stem: str, extension: str, shard: tuple[int, int] | None = None) -> Path:
+    """``folder/<stem><extension>``, or ``folder/<stem>.shard-I-of-N<extension>`` for shard I of N, so that
+    shards can share one folder (``trec.shard-0-of-3.jsonl``, ``run.shard-0-of-3.json``)."""
+    suffix = f".shard-{shard[0]}-of-{shard[1]}" if shard else ""
+    return folder / f"{stem}{suffix}{extension}"
+
+
+def unsharded_stem(path: Path) -> str:
+    """The stem of ``path`` without a shard suffix: ``trec.shard-0-of-3.jsonl`` -> ``trec``."""
+    return _SHARD.sub("", path.name[: -len(path.suffix)] if path.suffix else path.name)
 
 
 def write_atomic(path: Path, text: str) -> None:

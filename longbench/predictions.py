@@ -15,11 +15,8 @@ from typing import Any
 
 from longbench.errors import InputError, LongBenchError
 from longbench.metrics.text import gold_problem
-from longbench.outputs import ERRORS_FILE, RUN_FILE
+from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
 from longbench.tasks import all_tasks, get_task
-
-# Files the runner writes beside the predictions; never task files, never warned about.
-RUNNER_FILES = frozenset({ERRORS_FILE, RUN_FILE})
 
 
 @dataclass(frozen=True)
@@ -105,36 +102,44 @@ def read_prediction_file(path: Path, task: str, need_length: bool = False) -> li
     return records
 
 
-def _task_files(directory: Path, e: bool, warnings: list[str]) -> dict[str, Path]:
+def _task_of(path: Path, e: bool) -> str | None:
+    """The task a prediction file holds: ``<task>.jsonl``, ``<task>_e.jsonl`` (with ``e``) or a shard's
+    ``<task>.shard-I-of-N.jsonl``; None for the runner's own files and unknown names."""
+    stem = unsharded_stem(path)
+    if stem == ERRORS_STEM:
+        return None
+    if e and stem.endswith("_e"):
+        stem = stem[:-2]  # the reference writes pred_e/<model>/<task>.jsonl, but accept <task>_e.jsonl too
+    return stem
+
+
+def _task_files(directory: Path, e: bool, warnings: list[str]) -> dict[str, list[Path]]:
+    """Task -> its prediction files in ``directory`` (one, or one per shard that ran there)."""
     if not directory.is_dir():
         raise LongBenchError(f"{directory}: not a directory of predictions")
     known = {task.name for task in all_tasks(e)}
-    found: dict[str, Path] = {}
+    found: dict[str, list[Path]] = {}
     for path in sorted(directory.glob("*.jsonl")):
-        if path.name in RUNNER_FILES:
+        task = _task_of(path, e)
+        if task is None:
             continue
-        task = path.name[: -len(".jsonl")]
-        if task.endswith("_e") and e and task[:-2] in known:
-            task = task[
-                :-2
-            ]  # the reference writes pred_e/<model>/<task>.jsonl, but accept <task>_e.jsonl too
         if task not in known:
             kind = "LongBench-E" if e else "LongBench"
             warnings.append(f"{path}: not a {kind} task file name; left out")
             continue
-        if task in found:
-            raise LongBenchError(f"{directory}: both {found[task].name} and {path.name} hold task {task!r}")
-        found[task] = path
+        found.setdefault(task, []).append(path)
     if not found:
         raise LongBenchError(f"{directory}: no prediction files (<task>.jsonl) found")
     return found
 
 
 def _expected_counts(dirs: Sequence[Path], e: bool) -> dict[str, int]:
+    """Samples per task: what the runs' ``run.json`` files declare, else the released number."""
     expected = {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
     for directory in dirs:
-        run_file = directory / RUN_FILE
-        if run_file.is_file():
+        for run_file in sorted(directory.glob("run*.json")):
+            if unsharded_stem(run_file) != RUN_STEM:
+                continue
             try:
                 declared = json.loads(run_file.read_text(encoding="utf-8")).get("task_samples", {})
             except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
@@ -184,7 +189,11 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
     per_dir = [_task_files(directory, e, warnings) for directory in dirs]
     tasks: dict[str, list[Prediction]] = {}
     for task in (t.name for t in all_tasks(e)):
-        parts = [read_prediction_file(files[task], task, need_length=e) for files in per_dir if task in files]
+        parts = [
+            read_prediction_file(path, task, need_length=e)
+            for files in per_dir
+            for path in files.get(task, [])
+        ]
         if not parts:
             continue
         tasks[task] = _combine(task, parts, warnings)

@@ -25,7 +25,15 @@ from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest
 from longbench.errors import InputError, LongBenchError
-from longbench.outputs import ERRORS_FILE, RUN_FILE, ErrorLog, PredictionWriter, json_line, write_atomic
+from longbench.outputs import (
+    ERRORS_STEM,
+    RUN_STEM,
+    ErrorLog,
+    PredictionWriter,
+    json_line,
+    output_file,
+    write_atomic,
+)
 from longbench.schema import Record
 from longbench.tasks import Task, all_tasks
 
@@ -61,6 +69,7 @@ class PredictSummary:
     model_name: str
     tasks: dict[str, TaskOutcome] = field(default_factory=dict)
     dumped: int | None = None  # prompts written by --dump-prompts (then nothing was generated)
+    errors_file: Path | None = None  # where failed samples are listed
     seconds: float = 0.0
     generated_tokens: int = 0
 
@@ -357,7 +366,7 @@ def predict(
         return summary
 
     settings = _settings(backend, name, data, e, shard, batch_size, limit)
-    run_path = folder / RUN_FILE
+    run_path = output_file(folder, RUN_STEM, ".json", shard)
     old = _read_run_file(run_path)
     if backend.tokenizer is None:
         say("notice: the backend has no tokenizer, so prompts are sent untruncated")
@@ -372,11 +381,14 @@ def predict(
     if old is not None:
         _check_compatible(run_path, old, settings)
     _write_run_file(run_path, old, settings, complete=False)
-    errors = ErrorLog(folder / ERRORS_FILE, retrying=[task.name for task in tasks])
+    summary.errors_file = output_file(folder, ERRORS_STEM, ".jsonl", shard)
+    errors = ErrorLog(summary.errors_file, retrying=[task.name for task in tasks])
     try:
         with contextlib.ExitStack() as files:
             writers = {
-                task.name: files.enter_context(PredictionWriter(folder / f"{task.name}.jsonl"))
+                task.name: files.enter_context(
+                    PredictionWriter(output_file(folder, task.name, ".jsonl", shard))
+                )
                 for task in tasks
             }
             requests, records = _pending_requests(backend, tasks, shard_records, settings, writers, summary)

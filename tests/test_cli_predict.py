@@ -64,9 +64,9 @@ def test_model_name_and_shard_options(tmp_path: Path, capsys) -> None:
         "1/2",
     ]
     assert main(argv) == 0
-    run = json.loads((tmp_path / "mine" / "run.json").read_text(encoding="utf-8"))
+    run = json.loads((tmp_path / "mine" / "run.shard-1-of-2.json").read_text(encoding="utf-8"))
     assert run["shard"] == [1, 2] and run["task_samples"] == {"trec": 5}
-    assert len(_lines(tmp_path / "mine" / "trec.jsonl")) == 2  # samples 1 and 3 of 0..4
+    assert len(_lines(tmp_path / "mine" / "trec.shard-1-of-2.jsonl")) == 2  # samples 1 and 3 of 0..4
 
 
 def test_dump_prompts_writes_lines_and_no_predictions(tmp_path: Path, capsys) -> None:

@@ -161,14 +161,24 @@ def test_failed_samples_go_to_errors_jsonl_and_the_next_run_fills_exactly_them(
 def test_shards_split_each_task_disjointly_and_record_the_whole(backend, tmp_path: Path) -> None:
     first, _ = _run(backend, tmp_path / "s0", tasks=["trec"], limit=5, shard=(0, 2))
     second, _ = _run(backend, tmp_path / "s1", tasks=["trec"], limit=5, shard=(1, 2))
-    ids = [[line["_id"] for line in _lines(s.out_dir / "trec.jsonl")] for s in (first, second)]
+    ids = [
+        [line["_id"] for line in _lines(s.out_dir / f"trec.shard-{i}-of-2.jsonl")]
+        for i, s in enumerate((first, second))
+    ]
     records = _records("trec", 5)
     assert sorted(ids[0]) == sorted(r["_id"] for r in records[0::2])
     assert sorted(ids[1]) == sorted(r["_id"] for r in records[1::2])
-    run = json.loads((second.out_dir / "run.json").read_text())
+    run = json.loads((second.out_dir / "run.shard-1-of-2.json").read_text())
     assert run["shard"] == [1, 2] and run["task_samples"] == {"trec": 5}
-    with pytest.raises(LongBenchError, match="different shard"):
-        _run(backend, tmp_path / "s1", tasks=["trec"], limit=5, shard=(0, 2))
+    # shards may also share one folder: each keeps its own files
+    shared, _ = _run(backend, tmp_path / "s1", tasks=["trec"], limit=5, shard=(0, 2))
+    assert sorted(p.name for p in shared.out_dir.iterdir()) == [
+        "run.shard-0-of-2.json",
+        "run.shard-1-of-2.json",
+        "trec.shard-0-of-2.jsonl",
+        "trec.shard-1-of-2.jsonl",
+    ]
+    assert [line["_id"] for line in _lines(shared.out_dir / "trec.shard-0-of-2.jsonl")] == ids[0]
 
 
 def test_appending_with_different_settings_is_refused(backend, tmp_path: Path) -> None:

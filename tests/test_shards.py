@@ -47,7 +47,7 @@ def test_three_shards_merged_score_like_one_run(env: dict[str, str], tmp_path: P
     for i in range(3):
         longbench(env, *predict, "--out", tmp_path / f"shard{i}", "--shard", f"{i}/3")
 
-    shard_files = [sorted((tmp_path / f"shard{i}" / "tiny").glob("lcc.jsonl")) for i in range(3)]
+    shard_files = [sorted((tmp_path / f"shard{i}" / "tiny").glob("lcc.shard-*.jsonl")) for i in range(3)]
     assert all(shard_files), "every shard wrote its slice of lcc"
     whole_ids = {json.loads(line)["_id"] for line in (tmp_path / "whole" / "tiny" / "lcc.jsonl").open()}
     shard_ids = [{json.loads(line)["_id"] for line in files[0].open()} for files in shard_files]
