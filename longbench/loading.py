@@ -10,7 +10,6 @@ against the record schema, and bad input raises :class:`~longbench.errors.InputE
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import zipfile
 import zlib
@@ -22,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 
 from longbench.checksums import FileChecksum, check_digest, released_checksums, stream_digest, verify_file
 from longbench.errors import InputError, LongBenchError
+from longbench.jsonl import parse_json_line
 from longbench.schema import Record, validate_record
 from longbench.tasks import get_task
 
@@ -285,14 +285,4 @@ def _records(data_file: _DataFile) -> Iterator[Record]:
 
 
 def _parse_line(raw: bytes, label: str, number: int, *, first: bool) -> Record:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(label, f"not valid UTF-8 (byte {error.start + 1} of the line)", number) from None
-    if first:
-        text = text.removeprefix("\ufeff")
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(label, f"invalid JSON: {error.msg} (column {error.colno})", number) from None
-    return validate_record(obj, label, number)
+    return validate_record(parse_json_line(raw, label, number, first=first), label, number)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
+from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
 from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
 from longbench.tasks import all_tasks, get_task
@@ -82,18 +83,9 @@ def read_prediction_file(path: Path, task: str, need_length: bool = False) -> li
     records: list[Prediction] = []
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(path, f"not valid UTF-8 (byte {error.start})", number) from None
-            if not text.strip():
+            if not raw.strip():
                 continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise InputError(
-                    path, f"malformed JSON: {error.msg} at column {error.colno}", number
-                ) from None
+            obj = parse_json_line(raw, path, number, first=number == 1)
             record = parse_prediction(obj, path, number, len(records), need_length)
             problem = gold_problem(metric, record.answers, record.all_classes)
             if problem is not None:

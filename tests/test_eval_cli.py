@@ -211,7 +211,7 @@ BAD_LINES = [
     (
         b'{"pred": "a", "answers": ["a"], "all_classes": null}\n{"pred": "a", "answers": ["a"]\n',
         2,
-        "malformed JSON",
+        "invalid JSON",
     ),
     (
         b'{"pred": "a", "answers": ["a"], "all_classes": null}\n{"answers": ["a"], "all_classes": null}\n',
