@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from loopback import LoopbackServer
+
 FAULTS: tuple[str, ...] = ("500", "429", "slow", "drop", "malformed")
 
 
@@ -212,7 +214,7 @@ class _Server(ThreadingHTTPServer):
         return rng.choice(config.faults)
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(LoopbackServer):
     """The fake server, running in a background thread; use as a context manager.
 
     ``url`` is the base URL to give a client (``http://127.0.0.1:PORT/v1``).
@@ -220,13 +222,12 @@ class FakeOpenAIServer:
 
     def __init__(self, **config: Any) -> None:
         self.config = ServerConfig(**config)
-        self._server = _Server(self.config)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
-        self._thread.daemon = True
+        self._server: _Server
+        super().__init__(_Server(self.config), "openai-server")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -237,21 +238,6 @@ class FakeOpenAIServer:
     def counters(self) -> Counter[str]:
         with self._server.lock:
             return Counter(self.config.counters)
-
-    def start(self) -> FakeOpenAIServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def main() -> None:
