@@ -66,7 +66,29 @@ def _evaluate_and_report(
     return 0
 
 
+def _evaluate_v2_and_report(paths: list[Path], out: Path | None, compensated: bool) -> int:
+    """Score LongBench v2 result files (one row each), write the result files, print the tables."""
+    from longbench.reports import write_outputs
+    from longbench.v2.reports import domain_table, main_table, notes, output_files
+    from longbench.v2.scoring import score_rows
+
+    rows = score_rows(paths, compensated=compensated)
+    out_dir = out if out is not None else Path("metrics") / ("v2_compensated" if compensated else "v2")
+    files = output_files(rows, out_dir)
+    write_outputs(files)
+    for table in (main_table(rows), domain_table(rows)):
+        print(table.text())
+    for line in notes(rows):
+        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
+    print(f"wrote {len(files)} files to {out_dir}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.v2:
+        return _evaluate_v2_and_report(args.pred_dirs, args.out, args.compensated)
+    if args.compensated:
+        raise LongBenchError("--compensated applies to --v2 only")
     return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers)
 
 
@@ -374,6 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the summaries the reference zeroes (rouge recursion limit) properly; NOT comparable to the paper",
     )
     evaluate.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
+    evaluate.add_argument(
+        "--v2",
+        action="store_true",
+        help="LongBench v2: every file in each folder is one result.py row (default out: metrics/v2/)",
+    )
+    evaluate.add_argument(
+        "--compensated",
+        action="store_true",
+        help="v2: a record with no extracted answer scores 0.25 (result.py's compensated flag)",
+    )
     evaluate.set_defaults(func=_cmd_eval)
 
     predict = sub.add_parser(

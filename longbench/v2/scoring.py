@@ -1,0 +1,213 @@
+"""LongBench v2 scoring as the reference ``result.py``: answer extraction, buckets, rounding, the TSV row.
+
+One result file is one row. A record's score is its stored ``judge`` when present (the reference trusts it),
+else the answer extracted from ``response`` by the official rule compared with ``answer``. Unlike the
+reference, a one-line file, blank lines and empty buckets give a result instead of a crash; a torn line is
+one error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longbench.errors import InputError
+from longbench.jsonl import parse_json_line
+
+COLUMNS: tuple[str, ...] = ("Overall", "Easy", "Hard", "Short", "Medium", "Long")
+DOMAINS: tuple[str, ...] = (
+    "Single-Document QA",
+    "Multi-Document QA",
+    "Long In-context Learning",
+    "Long-dialogue History Understanding",
+    "Code Repository Understanding",
+    "Long Structured Data Understanding",
+)
+_PARENTHESISED = re.compile(r"The correct answer is \(([A-D])\)")
+_BARE = re.compile(r"The correct answer is ([A-D])")
+
+
+def extract_answer(response: str) -> str | None:
+    """The letter the official rule reads from a response: ``*`` removed, the first ``(X)`` form, else the
+    first bare form, else None (case-sensitive, ASCII A-D only)."""
+    text = response.strip().replace("*", "")
+    match = _PARENTHESISED.search(text) or _BARE.search(text)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True)
+class ScoredSample:
+    """One record of a result file as scored: the prediction, its judgement and its buckets."""
+
+    sample_id: str
+    pred: str | None
+    judge: bool
+    difficulty: str
+    length: str
+    domain: str
+    rule_disagrees: bool  # a stored judge that the extraction rule would not give
+
+
+def _field(record: dict[str, Any], key: str, path: Path, line: int, kinds: tuple[type, ...]) -> Any:
+    if key not in record:
+        raise InputError(path, f"record has no {key!r}", line)
+    value = record[key]
+    if not isinstance(value, kinds):
+        raise InputError(path, f"{key!r} is {type(value).__name__}, expected {kinds[0].__name__}", line)
+    return value
+
+
+def score_record(record: Any, path: Path, line: int) -> ScoredSample:
+    """Score one result record as ``result.py`` does (stored ``judge`` trusted, else the rule applied)."""
+    if not isinstance(record, dict):
+        raise InputError(path, f"expected a JSON object, got {type(record).__name__}", line)
+    difficulty = _field(record, "difficulty", path, line, (str,))
+    length = _field(record, "length", path, line, (str,))
+    domain = record.get("domain") if isinstance(record.get("domain"), str) else ""
+    sample_id = record.get("_id") if isinstance(record.get("_id"), str) else ""
+    response = record.get("response")
+    ruled = extract_answer(response) if isinstance(response, str) else None
+    if "judge" in record:
+        judge = _field(record, "judge", path, line, (bool,))
+        pred = record.get("pred") if "pred" in record else ruled
+        if pred is not None and not isinstance(pred, str):
+            raise InputError(path, f"'pred' is {type(pred).__name__}, expected a letter or null", line)
+        answer = record.get("answer")
+        disagrees = isinstance(response, str) and (ruled != pred or (ruled == answer) != judge)
+        return ScoredSample(sample_id, pred, judge, difficulty, length, domain, disagrees)
+    if not isinstance(response, str):
+        raise InputError(path, "record has neither 'judge' nor a string 'response'", line)
+    answer = _field(record, "answer", path, line, (str,))
+    return ScoredSample(sample_id, ruled, ruled == answer, difficulty, length, domain, False)
+
+
+def _numbered_records(path: Path) -> list[tuple[int, Any]]:
+    """(line, record) pairs of a result file: a whole JSON document (an array, or one object) first, as the
+    reference tries it, else JSON lines with blank lines skipped."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror}") from None
+    try:
+        whole = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        whole = None
+    else:
+        if isinstance(whole, list):
+            return [(n, record) for n, record in enumerate(whole, 1)]
+        return [(1, whole)]
+    numbered = []
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        if line.strip():
+            numbered.append((number, parse_json_line(line, path, number, first=number == 1)))
+    return numbered
+
+
+def _drop_duplicates(
+    path: Path, samples: list[tuple[int, ScoredSample]], warnings: list[str]
+) -> list[ScoredSample]:
+    """Identical duplicate ``_id``s dropped with a warning; disagreeing ones are an error."""
+    seen: dict[str, ScoredSample] = {}
+    kept: list[ScoredSample] = []
+    dropped = 0
+    for line, sample in samples:
+        if sample.sample_id and sample.sample_id in seen:
+            if seen[sample.sample_id] != sample:
+                raise InputError(path, f"_id {sample.sample_id} appears twice with different results", line)
+            dropped += 1
+            continue
+        seen[sample.sample_id] = sample
+        kept.append(sample)
+    if dropped:
+        warnings.append(f"warning: {path}: {dropped} identical duplicate records dropped")
+    return kept
+
+
+def row_name(path: Path) -> str:
+    """The row name ``result.py`` gives a file: its name minus the last extension (``a.b.jsonl`` -> ``a.b``)."""
+    name = path.name
+    return name.rsplit(".", 1)[0] if "." in name else ""
+
+
+@dataclass
+class V2Row:
+    """One result file scored: its samples and the reference's six values (None for an empty bucket)."""
+
+    name: str
+    path: Path
+    samples: list[ScoredSample]
+    compensated: bool
+    warnings: list[str] = field(default_factory=list)
+
+    def _acc(self, sample: ScoredSample) -> float:
+        if self.compensated and sample.pred is None:
+            return 0.25
+        return int(sample.judge)
+
+    def _percent(self, chosen: Iterable[ScoredSample]) -> float | None:
+        values = [self._acc(s) for s in chosen]
+        return round(100 * sum(values) / len(values), 1) if values else None
+
+    def values(self) -> dict[str, float | None]:
+        """Overall, easy, hard, short, medium, long, each ``round(100*sum/count, 1)`` as the reference."""
+        s = self.samples
+        return {
+            "Overall": self._percent(s),
+            "Easy": self._percent(x for x in s if x.difficulty == "easy"),
+            "Hard": self._percent(x for x in s if x.difficulty != "easy"),
+            "Short": self._percent(x for x in s if x.length == "short"),
+            "Medium": self._percent(x for x in s if x.length == "medium"),
+            "Long": self._percent(x for x in s if x.length not in ("short", "medium")),
+        }
+
+    def domain_values(self) -> dict[str, float | None]:
+        """The same percentage per domain (the six known domains first, then any other, in order seen)."""
+        names = list(DOMAINS) + sorted({s.domain for s in self.samples} - set(DOMAINS))
+        return {d: self._percent(x for x in self.samples if x.domain == d) for d in names}
+
+    @property
+    def disagreements(self) -> int:
+        """Stored judges (or preds) that contradict the extraction rule applied to the stored response."""
+        return sum(s.rule_disagrees for s in self.samples)
+
+
+def score_file(path: Path, compensated: bool = False) -> V2Row:
+    """Score one result file as one row."""
+    warnings: list[str] = []
+    numbered = [(line, score_record(record, path, line)) for line, record in _numbered_records(path)]
+    samples = _drop_duplicates(path, numbered, warnings)
+    return V2Row(row_name(path), path, samples, compensated, warnings)
+
+
+def result_files(paths: Sequence[Path]) -> list[Path]:
+    """Each argument is a result file, or a folder whose every visible regular file is one (sorted by name)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(path, "no such file or folder")
+    if not files:
+        raise InputError(paths[0] if paths else Path("."), "no result files")
+    return files
+
+
+def score_rows(paths: Sequence[Path], compensated: bool = False) -> list[V2Row]:
+    """Every result file under ``paths`` scored, one row each."""
+    return [score_file(path, compensated) for path in result_files(paths)]
+
+
+def result_txt(rows: Sequence[V2Row]) -> str:
+    """``result.txt`` byte for byte: a tab-separated header and ``str(float)`` values, ``\\n``-joined, no final
+    newline. An empty bucket (where the reference crashes) is written as ``-``."""
+    lines = ["\t".join(("Model", *COLUMNS))]
+    for row in rows:
+        cells = ["-" if v is None else str(v) for v in row.values().values()]
+        lines.append("\t".join([row.name, *cells]))
+    return "\n".join(lines)
