@@ -15,7 +15,7 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
-    from longbench.runner import PredictSummary
+    from longbench.runner import Benchmark, PredictSummary
     from longbench.tasks import Task
 
 
@@ -92,8 +92,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers)
 
 
+def _download_v2() -> int:
+    from longbench.v2.data import REPO_ID, REVISION, checksum_warning, data_source, iter_records
+
+    source = data_source("hub")
+    count = sum(1 for _ in iter_records(source))  # validates every record and hashes the file
+    print(f"LongBench v2 data from {REPO_ID} (revision {REVISION}):")
+    print(source.path)
+    print(f"{count} records validated; sha256 {source.sha256}")
+    warning = checksum_warning(source)
+    if warning:
+        print(warning, file=sys.stderr)
+    return 0
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
     from longbench.archive import REPO_ID, download
+
+    if args.v2:
+        return _download_v2()
 
     report = download(args.revision, force=args.force)
     release = report.release
@@ -204,6 +221,22 @@ def _predict_tasks(args: argparse.Namespace) -> list[Task]:
     return select_tasks(names, args.category, e=args.e)
 
 
+def _v2_plan(args: argparse.Namespace, model_name: str) -> tuple[Benchmark, list[Task]]:
+    """LongBench v2's runner hooks and its one pseudo-task (the result file) for ``predict --v2``."""
+    from longbench.v2.prompts import V2Mode
+    from longbench.v2.requests import DEFAULT_TEMPERATURE, v2_benchmark, v2_task
+
+    if args.e or args.tasks or args.category or args.data == "sample":
+        raise LongBenchError("--v2 takes no --e, --tasks, --category or --data sample")
+    if args.rag < 0:
+        raise LongBenchError(f"--rag must be at least 0, got {args.rag}")
+    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
+    if temperature < 0:
+        raise LongBenchError(f"--temperature must be at least 0, got {temperature}")
+    mode = V2Mode(cot=args.cot, no_context=args.no_context, rag=args.rag)
+    return v2_benchmark(mode, model_name, temperature), [v2_task(model_name, mode)]
+
+
 def _create_backend(args: argparse.Namespace) -> Backend:
     from longbench.backends import create_backend
     from longbench.tinymodel import resolve_model
@@ -228,6 +261,8 @@ def _create_backend(args: argparse.Namespace) -> Backend:
 def _predict(args: argparse.Namespace) -> PredictSummary:
     from longbench.runner import model_name_from, predict
 
+    if not args.v2 and (args.cot or args.no_context or args.rag or args.temperature is not None):
+        raise LongBenchError("--cot, --no-context, --rag and --temperature apply to --v2 only")
     for value, option in (
         (args.batch_size, "--batch-size"),
         (args.limit, "--limit"),
@@ -235,8 +270,10 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
     ):
         _positive(value, option)
     shard = _parse_shard(args.shard)
-    tasks = _predict_tasks(args)
-    out = args.out if args.out is not None else Path("pred_e" if args.e else "pred")
+    model_name = args.model_name or model_name_from(args.model)
+    benchmark, tasks = _v2_plan(args, model_name) if args.v2 else (None, _predict_tasks(args))
+    default_out = "pred_v2" if args.v2 else ("pred_e" if args.e else "pred")
+    out = args.out if args.out is not None else Path(default_out)
     backend = _create_backend(args)
     try:
         return predict(
@@ -250,7 +287,8 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
             shard=shard,
             batch_size=args.batch_size,
             dump_prompts=args.dump_prompts,
-            model_name=args.model_name or model_name_from(args.model),
+            model_name=model_name,
+            benchmark=benchmark,
         )
     finally:
         backend.close()
@@ -286,6 +324,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     status = _report_predictions(summary)
     if status != 0 or summary.dumped is not None:
         return status
+    if args.v2:
+        return _evaluate_v2_and_report([summary.out_dir], args.metrics_out, False)
     return _evaluate_and_report([summary.out_dir], args.e, args.metrics_out, args.corrected)
 
 
@@ -355,6 +395,19 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="only shard I of N (0-based), written as <task>.shard-I-of-N.jsonl; shards may share a folder",
     )
     _add_backend_arguments(parser)
+    v2 = parser.add_argument_group("LongBench v2 (--v2)")
+    v2.add_argument("--v2", action="store_true", help="LongBench v2: 503 four-choice questions (pred_v2/<model>/)")
+    v2.add_argument("--cot", action="store_true", help="v2: chain of thought (a 1,024-token call, then the answer)")
+    v2.add_argument("--no-context", action="store_true", help="v2: the question without its document")
+    v2.add_argument(
+        "--rag", type=int, default=0, metavar="N", help="v2: the first N chunks of the data's retrieved_context"
+    )
+    v2.add_argument(
+        "--temperature",
+        type=float,
+        metavar="T",
+        help="v2: sampling temperature (default 0.1 as the reference; 0 is greedy and deterministic)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -371,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     download = sub.add_parser("download", help="download data.zip from the hub, extract and verify it")
     download.add_argument("--revision", default=None, help="revision of THUDM/LongBench (default: main)")
     download.add_argument("--force", action="store_true", help="download and extract again even if cached")
+    download.add_argument(
+        "--v2", action="store_true", help="LongBench v2's data.json (THUDM/LongBench-v2 at the pinned revision)"
+    )
     download.set_defaults(func=_cmd_download)
 
     evaluate = sub.add_parser(

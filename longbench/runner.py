@@ -46,6 +46,7 @@ _MUST_MATCH: tuple[str, ...] = (
     "shard",
     "chat_template_sha256",
     "prompt_table_sha256",
+    "temperature",
 )
 _VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
 
@@ -165,6 +166,35 @@ def build_request(task: Task, record: Record, backend: Backend, max_length: int 
         max_new_tokens=task.max_new_tokens,
         stop_at_newline=task.stop_at_newline,
     )
+
+
+def _no_follow_up(
+    task: Task, record: Record, answers: Sequence[str], backend: Backend, max_length: int | None
+) -> GenerationRequest | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """How one benchmark plugs into the runner: its records, budgets, requests and output lines.
+
+    ``follow_up`` gives the next request for a sample from its answers so far (LongBench v2's chain of thought
+    asks a second question that quotes the first answer), or None when the sample is done; ``line`` turns the
+    record and all its answers into the line written to the prediction file.
+    """
+
+    load: Callable[[Task, str, bool, int | None], list[Record]]
+    max_length: Callable[[Task, Sequence[str], int | None, int | None], tuple[int, str | None]]
+    request: Callable[[Task, Record, Backend, int | None], GenerationRequest]
+    line: Callable[[Record, Sequence[str]], dict[str, Any]]
+    follow_up: Callable[[Task, Record, Sequence[str], Backend, int | None], GenerationRequest | None] = (
+        _no_follow_up
+    )
+    settings: dict[str, Any] = field(default_factory=dict)  # recorded in (and checked against) run.json
+
+
+def _v1_line(record: Record, answers: Sequence[str]) -> dict[str, Any]:
+    return _prediction_line(record, answers[-1])
 
 
 def _lowest_free_line(taken: set[int]) -> int:
@@ -287,7 +317,11 @@ def _settings(
 
 
 def _budgets(
-    backend: Backend, names: Sequence[str], override: int | None, say: Callable[[str], None]
+    backend: Backend,
+    names: Sequence[str],
+    override: int | None,
+    say: Callable[[str], None],
+    resolve: Callable[[Task, Sequence[str], int | None, int | None], tuple[int, str | None]] | None = None,
 ) -> Callable[[Task], int | None]:
     """A function giving each task's prompt budget (None: no tokenizer, no truncation), announcing the
     first budget derived from the context window (the same rule then applies to every task)."""
@@ -297,7 +331,7 @@ def _budgets(
     def budget(task: Task) -> int | None:
         if backend.tokenizer is None:
             return None
-        length, notice = _max_length(task, names, override, window)
+        length, notice = (resolve or _max_length)(task, names, override, window)
         if notice and not announced:
             announced.append(notice)
             say(f"notice: {notice}")
@@ -312,13 +346,14 @@ def _dump_prompts(
     records: Callable[[Task], list[Record]],
     budget: Callable[[Task], int | None],
     path: Path,
+    make_request: Callable[[Task, Record, Backend, int | None], GenerationRequest] = build_request,
 ) -> int:
     """Write ``{"dataset", "_id", "prompt"}`` per sample: the exact text the model would see."""
     lines = []
     for task in tasks:
         length = budget(task)
         for record in records(task):
-            request = build_request(task, record, backend, length)
+            request = make_request(task, record, backend, length)
             lines.append(
                 json_line({"dataset": task.name, "_id": record["_id"], "prompt": backend.render(request)})
             )
@@ -340,6 +375,7 @@ def predict(
     dump_prompts: Path | None = None,
     model_name: str | None = None,
     notify: Callable[[str], None] | None = None,
+    benchmark: Benchmark | None = None,
 ) -> PredictSummary:
     """Predict ``tasks`` into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
 
@@ -347,22 +383,24 @@ def predict(
     model inputs are written to that file and nothing is generated.
     """
     say = notify or (lambda message: print(message, file=sys.stderr))
+    bench = benchmark or V1
     described_model = str(backend.describe().get("model") or "")
     name = model_name or model_name_from(described_model)
     folder = out_dir / name
     summary = PredictSummary(out_dir=folder, model_name=name)
-    budget = _budgets(backend, [n for n in dict.fromkeys([name, described_model]) if n], max_length, say)
+    names = [n for n in dict.fromkeys([name, described_model]) if n]
+    budget = _budgets(backend, names, max_length, say, bench.max_length)
 
     @functools.cache
     def task_records(task: Task) -> list[Record]:
-        return load_records(task, data, e, limit)
+        return bench.load(task, data, e, limit)
 
     def shard_records(task: Task) -> list[Record]:
         records = task_records(task)
         return select_shard(records, *shard) if shard else records
 
     if dump_prompts is not None:
-        summary.dumped = _dump_prompts(backend, tasks, shard_records, budget, dump_prompts)
+        summary.dumped = _dump_prompts(backend, tasks, shard_records, budget, dump_prompts, bench.request)
         return summary
 
     settings = _settings(backend, name, data, e, shard, batch_size, limit)
@@ -378,6 +416,7 @@ def predict(
         settings["max_new_tokens"][task.name] = task.max_new_tokens
         if task.stop_at_newline:
             settings["stop_at_newline"].append(task.name)
+    settings.update(bench.settings)  # after loading: a benchmark may record what it read (data sha256)
     if old is not None:
         _check_compatible(run_path, old, settings)
     _write_run_file(run_path, old, settings, complete=False)
@@ -391,24 +430,40 @@ def predict(
                 )
                 for task in tasks
             }
-            requests, records = _pending_requests(backend, tasks, shard_records, settings, writers, summary)
+            requests, records = _pending_requests(
+                backend, tasks, shard_records, settings, writers, summary, bench.request
+            )
             progress = _Progress(
                 {t: o.samples - o.skipped for t, o in summary.tasks.items()}, summary.skipped
             )
             files.callback(progress.close)
-            # one call for every task, so engines and servers batch continuously across task boundaries
-            for result in backend.generate(requests):
-                outcome = summary.tasks[result.request.task]
-                record = records[(result.request.task, result.request.id)]
-                if result.ok:
-                    writers[result.request.task].write(_prediction_line(record, result.text or ""))
+            by_name = {task.name: task for task in tasks}
+            answers: dict[tuple[str, str], list[str]] = {}
+            while requests:  # one pass per call of a sample (v2's chain of thought takes two)
+                follow_ups: list[GenerationRequest] = []
+                # one call for every task, so engines and servers batch continuously across task boundaries
+                for result in backend.generate(requests):
+                    key = (result.request.task, result.request.id)
+                    outcome, record = summary.tasks[key[0]], records[key]
+                    outcome.generated_tokens += result.generated_tokens or 0
+                    summary.generated_tokens += result.generated_tokens or 0
+                    if not result.ok:
+                        errors.record(key[0], record["_id"], result.error or "unknown error")
+                        outcome.failed += 1
+                        progress.advance(key[0], result.generated_tokens or 0)
+                        continue
+                    answers.setdefault(key, []).append(result.text or "")
+                    task = by_name[key[0]]
+                    follow = bench.follow_up(
+                        task, record, answers[key], backend, settings["max_length"][task.name]
+                    )
+                    if follow is not None:
+                        follow_ups.append(follow)
+                        continue
+                    writers[key[0]].write(bench.line(record, answers.pop(key)))
                     outcome.written += 1
-                else:
-                    errors.record(result.request.task, record["_id"], result.error or "unknown error")
-                    outcome.failed += 1
-                outcome.generated_tokens += result.generated_tokens or 0
-                summary.generated_tokens += result.generated_tokens or 0
-                progress.advance(result.request.task, result.generated_tokens or 0)
+                    progress.advance(key[0], result.generated_tokens or 0)
+                requests = follow_ups
     finally:
         errors.close()
         summary.seconds = time.perf_counter() - started
@@ -423,6 +478,7 @@ def _pending_requests(
     settings: dict[str, Any],
     writers: dict[str, PredictionWriter],
     summary: PredictSummary,
+    make_request: Callable[[Task, Record, Backend, int | None], GenerationRequest] = build_request,
 ) -> tuple[list[GenerationRequest], dict[tuple[str, str], Record]]:
     """The requests of every sample not yet written, and the records they answer, by (task, id)."""
     requests: list[GenerationRequest] = []
@@ -433,7 +489,7 @@ def _pending_requests(
         summary.tasks[task.name] = TaskOutcome(samples=len(shard), skipped=len(shard) - len(pending))
         for record in pending:
             records[(task.name, record["_id"])] = record
-            requests.append(build_request(task, record, backend, settings["max_length"][task.name]))
+            requests.append(make_request(task, record, backend, settings["max_length"][task.name]))
     return requests, records
 
 
@@ -446,6 +502,9 @@ def _prediction_line(record: Record, text: str) -> dict[str, Any]:
         "length": record["length"],
         "_id": record["_id"],
     }
+
+
+V1 = Benchmark(load=load_records, max_length=_max_length, request=build_request, line=_v1_line)
 
 
 def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, Any], complete: bool) -> None:

@@ -26,6 +26,7 @@ class GenerationRequest:
     chat: bool  # wrap in the model's chat format (False for the 6 completion-style tasks)
     max_new_tokens: int
     stop_at_newline: bool  # samsum: also stop at a newline token, and generate at least one token
+    temperature: float = 0.0  # 0 is greedy; above 0 the backend samples at this temperature
 
 
 @dataclass(frozen=True)

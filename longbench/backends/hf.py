@@ -112,6 +112,7 @@ class TokenJob:
     max_new_tokens: int
     eos_ids: tuple[int, ...] | None
     min_new_tokens: int
+    temperature: float = 0.0  # above 0: sampled at this temperature (otherwise greedy)
 
 
 def load_model(spec: EngineSpec, device: str | None, device_map: str | None = None) -> Any:
@@ -209,6 +210,8 @@ class TokenEngine:
             config.eos_token_id = list(first.eos_ids)
         if first.min_new_tokens:
             config.min_new_tokens = first.min_new_tokens
+        if first.temperature > 0:
+            config.do_sample, config.temperature = True, first.temperature
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=torch.tensor(rows, device=device),
@@ -333,22 +336,35 @@ class TransformersBackend(Backend):
         wrapped = request.chat and self._template is not None
         ids = encode_model_input(self.render(request), self.tokenizer, chat_wrapped=wrapped)
         if not request.stop_at_newline:
-            return TokenJob(tuple(ids), request.max_new_tokens, None, 0)
+            return TokenJob(tuple(ids), request.max_new_tokens, None, 0, request.temperature)
         newline = self.tokenizer.encode("\n", add_special_tokens=False)[-1]
-        return TokenJob(tuple(ids), request.max_new_tokens, (self.tokenizer.eos_token_id, newline), 1)
+        eos = (self.tokenizer.eos_token_id, newline)
+        return TokenJob(tuple(ids), request.max_new_tokens, eos, 1, request.temperature)
 
     def batches(
         self, requests: Sequence[GenerationRequest]
     ) -> list[list[tuple[GenerationRequest, TokenJob]]]:
         """Requests grouped by decoding settings, longest prompts first, in batches of ``batch_size``."""
         pairs = [(request, self.job(request)) for request in requests]
-        pairs.sort(key=lambda pair: (pair[1].max_new_tokens, pair[1].eos_ids or (), -len(pair[1].ids)))
+        pairs.sort(
+            key=lambda pair: (
+                pair[1].max_new_tokens,
+                pair[1].eos_ids or (),
+                pair[1].temperature,
+                -len(pair[1].ids),
+            )
+        )
         out: list[list[tuple[GenerationRequest, TokenJob]]] = []
         for request, job in pairs:
             last = out[-1] if out else None
-            same = last is not None and (last[0][1].max_new_tokens, last[0][1].eos_ids) == (
+            same = last is not None and (
+                last[0][1].max_new_tokens,
+                last[0][1].eos_ids,
+                last[0][1].temperature,
+            ) == (
                 job.max_new_tokens,
                 job.eos_ids,
+                job.temperature,
             )
             if same and last is not None and len(last) < self.batch_size:
                 last.append((request, job))

@@ -196,7 +196,7 @@ class OpenAIBackend(Backend):
         else:
             path = COMPLETION_PATH
             body["prompt"] = request.prompt
-        body["temperature"] = 0
+        body["temperature"] = request.temperature
         body["max_tokens"] = request.max_new_tokens
         if request.stop_at_newline:
             body["stop"] = ["\n"]

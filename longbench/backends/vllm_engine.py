@@ -43,7 +43,7 @@ def sampling_settings(
     """``vllm.SamplingParams`` keyword arguments for ``request``: greedy, the task's budget, samsum's stop."""
     settings: dict[str, Any] = {
         "n": 1,
-        "temperature": 0.0,
+        "temperature": request.temperature,
         "max_tokens": request.max_new_tokens,
         "repetition_penalty": repetition_penalty,
         "skip_special_tokens": True,

@@ -183,12 +183,19 @@ def score_file(path: Path, compensated: bool = False) -> V2Row:
     return V2Row(row_name(path), path, samples, compensated, warnings)
 
 
+def _bookkeeping(path: Path) -> bool:
+    """Hidden files and the runner's own ``run.json`` / ``errors.jsonl`` (sharded too) are not result files."""
+    from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
+
+    return path.name.startswith(".") or unsharded_stem(path) in (RUN_STEM, ERRORS_STEM)
+
+
 def result_files(paths: Sequence[Path]) -> list[Path]:
     """Each argument is a result file, or a folder whose every visible regular file is one (sorted by name)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            files += sorted(p for p in path.iterdir() if p.is_file() and not _bookkeeping(p))
         elif path.is_file():
             files.append(path)
         else:
