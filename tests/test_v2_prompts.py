@@ -237,3 +237,40 @@ def test_window_resolution() -> None:
     assert resolve_window("x", None, 200_000) == (120_000, None)
     window, warning = resolve_window("x", 5000, 2048)
     assert window == 5000 and warning is not None and "exceeds" in warning
+
+
+def test_tiktoken_path_with_a_locally_built_encoding(records: list[dict]) -> None:
+    """The reference's tiktoken path (encode with ``disallowed_special=()``, no BOS, one decode) through the
+    package's tiktoken adapter, on an encoding built here: o200k_base's BPE file needs the network."""
+    tiktoken = pytest.importorskip("tiktoken")
+    from longbench.backends.openai_api import TiktokenTokenizer
+
+    ranks = {bytes([b]): b for b in range(256)}
+    for pair in (b"th", b"he", b"in", b"er", b"an", b" t", b"\xe2\x80"):
+        ranks[pair] = len(ranks)
+    encoding = tiktoken.Encoding(
+        name="local-test",
+        pat_str=r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+""",
+        mergeable_ranks=ranks,
+        special_tokens={"<|endoftext|>": len(ranks)},
+    )
+    adapter = object.__new__(TiktokenTokenizer)
+    adapter._encoding = encoding
+
+    class Reference:  # what pred.py calls on a tiktoken encoding
+        def encode(self, text: str) -> list[int]:
+            return encoding.encode(text, disallowed_special=())
+
+        def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
+            return encoding.decode(ids)
+
+    record = {**records[1], "context": "<|endoftext|> " + records[1]["context"][:20_000]}
+    for window in (5_001, 2_000, 1):
+        for mode in (V2Mode(), V2Mode(cot=True)):
+            expected = reference_prompts(record, cot=mode.cot, no_context=False, rag=0, cot_output=COT)
+            expected = [reference_query_prompt(p, Reference(), window) for p in expected]
+            got = [first_prompt(record, mode, adapter, window)]
+            if mode.cot:
+                got.append(second_prompt(record, mode, COT, adapter, window))
+            assert got == expected
+    assert "<|endoftext|>" in first_prompt(record, V2Mode(), adapter, 5_001)
