@@ -94,36 +94,39 @@ class _HashingReader:
         self.digest = hashlib.sha256()
         self._decoder = codecs.getincrementaldecoder("utf-8")()
 
-    def read(self) -> str:
+    def read(self) -> str | None:
+        """The next decoded text (possibly empty while a character is split), or None at the end of the file."""
         raw = self._handle.read(_CHUNK)
         self.digest.update(raw)
         try:
-            return self._decoder.decode(raw, final=not raw)
+            text = self._decoder.decode(raw, final=not raw)
         except UnicodeDecodeError:
             raise InputError(self._path, "not valid UTF-8") from None
+        return text if raw else None
 
 
 def _array_records(reader: _HashingReader, path: Path) -> Iterator[tuple[int, Any]]:
     """(number, value) of each element of a top-level JSON array, decoded incrementally."""
     decoder = json.JSONDecoder()
-    buffer, position, number, eof = reader.read().lstrip("\ufeff"), 0, 0, False
+    buffer, position, number, eof = "", 0, 0, False
 
     def fill() -> bool:
+        """Append the next chunk; False at the end of the file."""
         nonlocal buffer, position, eof
-        chunk = "" if eof else reader.read()
-        eof = eof or not chunk
-        buffer, position = buffer[position:] + chunk, 0
-        return bool(chunk)
+        chunk = None if eof else reader.read()
+        eof = chunk is None
+        buffer, position = buffer[position:] + (chunk or ""), 0
+        return not eof
 
-    def skip_space() -> None:
+    def skip_space(space: str = _WHITESPACE) -> None:
         nonlocal position
         while True:
-            while position < len(buffer) and buffer[position] in _WHITESPACE:
+            while position < len(buffer) and buffer[position] in space:
                 position += 1
             if position < len(buffer) or not fill():
                 return
 
-    skip_space()
+    skip_space(_WHITESPACE + "\ufeff")
     if buffer[position : position + 1] != "[":
         raise InputError(path, "expected a JSON array or JSON lines")
     position += 1
