@@ -396,11 +396,19 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _add_backend_arguments(parser)
     v2 = parser.add_argument_group("LongBench v2 (--v2)")
-    v2.add_argument("--v2", action="store_true", help="LongBench v2: 503 four-choice questions (pred_v2/<model>/)")
-    v2.add_argument("--cot", action="store_true", help="v2: chain of thought (a 1,024-token call, then the answer)")
+    v2.add_argument(
+        "--v2", action="store_true", help="LongBench v2: 503 four-choice questions (pred_v2/<model>/)"
+    )
+    v2.add_argument(
+        "--cot", action="store_true", help="v2: chain of thought (a 1,024-token call, then the answer)"
+    )
     v2.add_argument("--no-context", action="store_true", help="v2: the question without its document")
     v2.add_argument(
-        "--rag", type=int, default=0, metavar="N", help="v2: the first N chunks of the data's retrieved_context"
+        "--rag",
+        type=int,
+        default=0,
+        metavar="N",
+        help="v2: the first N chunks of the data's retrieved_context",
     )
     v2.add_argument(
         "--temperature",
@@ -425,7 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--revision", default=None, help="revision of THUDM/LongBench (default: main)")
     download.add_argument("--force", action="store_true", help="download and extract again even if cached")
     download.add_argument(
-        "--v2", action="store_true", help="LongBench v2's data.json (THUDM/LongBench-v2 at the pinned revision)"
+        "--v2",
+        action="store_true",
+        help="LongBench v2's data.json (THUDM/LongBench-v2 at the pinned revision)",
     )
     download.set_defaults(func=_cmd_download)
 
