@@ -126,7 +126,7 @@ def resolve_window(model: str, override: int | None, context_window: int | None)
     name = model.rstrip("/").rsplit("/", 1)[-1]
     if override is not None:
         if context_window is not None and override > context_window:
-            return override, f"warning: --max-length {override} exceeds the model's window {context_window}"
+            return override, f"--max-length {override} exceeds the model's window of {context_window} tokens"
         return override, None
     table: dict[str, int] = data_json("v2/model2maxlen.json")
     if name in table:

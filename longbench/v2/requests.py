@@ -133,7 +133,13 @@ def v2_benchmark(mode: V2Mode, model_name: str, temperature: float = DEFAULT_TEM
         else:  # no tokenizer: sent untruncated, as for v1
             prompt = fill(template_text(mode.template), record, record_context(record, mode))
         return GenerationRequest(
-            record["_id"], task.name, prompt, True, mode.first_max_tokens, False, temperature
+            id=record["_id"],
+            task=task.name,
+            prompt=prompt,
+            chat=True,
+            max_new_tokens=mode.first_max_tokens,
+            stop_at_newline=False,
+            temperature=temperature,
         )
 
     def follow_up(
@@ -149,7 +155,13 @@ def v2_benchmark(mode: V2Mode, model_name: str, temperature: float = DEFAULT_TEM
                 template_text(COT_ANSWER_TEMPLATE), record, record_context(record, mode), answers[0].strip()
             )
         return GenerationRequest(
-            record["_id"], task.name, prompt, True, ANSWER_MAX_TOKENS, False, temperature
+            id=record["_id"],
+            task=task.name,
+            prompt=prompt,
+            chat=True,
+            max_new_tokens=ANSWER_MAX_TOKENS,
+            stop_at_newline=False,
+            temperature=temperature,
         )
 
     def line(record: dict[str, Any], answers: Sequence[str]) -> dict[str, Any]:
