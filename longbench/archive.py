@@ -50,7 +50,7 @@ def hub_remedy(revision: str | None) -> str:
     option = f" --revision {revision}" if revision not in (None, DEFAULT_REVISION) else ""
     return (
         f"the cached download is damaged or the release changed: run `longbench download --force{option}`, "
-        "or load with verify=False to use the file as it is"
+        "or pass --no-verify (verify=False in Python) to use the file as it is"
     )
 
 

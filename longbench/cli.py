@@ -229,6 +229,7 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
             batch_size=args.batch_size,
             dump_prompts=args.dump_prompts,
             model_name=args.model_name or model_name_from(args.model),
+            verify=args.verify,
         )
     finally:
         backend.close()
@@ -286,6 +287,13 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         default="hub",
         metavar="hub|sample|PATH",
         help="hub (download THUDM/LongBench), sample (bundled tiny set), a data.zip, a folder or a .jsonl file",
+    )
+    parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="use data files named like released ones as they are, without checking their sha256 (your own "
+        "files); recorded in run.json",
     )
     parser.add_argument(
         "--max-length",

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 Source = str | os.PathLike[str]
 _LOCAL_REMEDY = (
     "replace it with the file from THUDM/LongBench data.zip (`longbench download`), "
-    "or load with verify=False to use it as it is"
+    "or pass --no-verify (verify=False in Python) to use it as it is"
 )
 
 
@@ -126,6 +126,28 @@ def iter_records(
     if verify and data_file.expected is not None:
         _verify(data_file)
     return _records(data_file)
+
+
+def data_file_sha256(
+    task: str,
+    source: Source = "hub",
+    e: bool = False,
+    *,
+    verify: bool = True,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """The sha256 of the file :func:`iter_records` reads for ``task``: the released checksum for a released
+    file that is verified (checked already, so not read again), else computed from the file's bytes."""
+    name = get_task(task, e).name
+    data_file = _locate(
+        name, source, e, released_checksums(), revision=revision, cache_dir=cache_dir, endpoint=endpoint
+    )
+    if verify and data_file.expected is not None:
+        return data_file.expected.sha256
+    with data_file.open() as stream:
+        return stream_digest(stream)[0]
 
 
 def task_of_file(path: str | os.PathLike[str]) -> tuple[str, bool] | None:

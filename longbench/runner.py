@@ -1,34 +1,41 @@
 """The prediction run: samples in, one crash-safe prediction file per task out, with a ``run.json`` record.
 
-The runner loads every task's samples (first ``limit``, then this shard's share), skips those already in
-``<out>/<model>/<task>.jsonl``, builds each prompt (template filled, middle truncated to the model's budget),
-hands all remaining requests to the backend in one call, so that engines and servers batch continuously across
-task boundaries, and appends each prediction to its task's file as it arrives. Failures go to ``errors.jsonl``
-and are retried by the next run of the same command. ``run.json`` records everything that decides the numbers.
+The runner first reads every task's samples once (first ``limit``, then this shard's share) to check them and
+count them, keeping only their ids. It then streams them again: samples already in ``<out>/<model>/<task>.jsonl``
+are skipped without building their prompts, and each other prompt (template filled, middle truncated to the
+model's budget) is built only when the backend asks for the next request. All tasks' requests go to the backend
+as one lazily consumed iterable, so that engines and servers batch continuously across task boundaries while
+memory and the time to the first prediction do not grow with the number of samples. Each prediction is
+appended to its task's file, whole or not at all, as it arrives. Failures go to ``errors.jsonl`` and are
+retried by the next run of the same command. One run at a time writes a folder's (shard's) files: a second
+one is refused. ``run.json`` records everything that decides the numbers, and a run that would append
+predictions made differently (other weights, data or settings) is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest
 from longbench.errors import InputError, LongBenchError
+from longbench.identity import mismatch, model_fingerprint, output_settings
 from longbench.outputs import (
     ERRORS_STEM,
     RUN_STEM,
     ErrorLog,
+    OutputLock,
     PredictionWriter,
     json_line,
     output_file,
@@ -46,7 +53,12 @@ _MUST_MATCH: tuple[str, ...] = (
     "shard",
     "chat_template_sha256",
     "prompt_table_sha256",
+    "model_id",
+    "model_fingerprint",
+    "tokenizer_fingerprint",
+    "verify",
 )
+_ADVICE = "use another --out or --model-name, or delete the folder to start over"
 _VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
 
 
@@ -101,19 +113,34 @@ def select_shard(records: list[Record], index: int, count: int) -> list[Record]:
     return records[index::count]
 
 
-def load_records(task: Task, data: str, e: bool, limit: int | None) -> list[Record]:
+def load_records(task: Task, data: str, e: bool, limit: int | None, verify: bool = True) -> list[Record]:
     """The first ``limit`` records of ``task`` from ``data`` (all when None); duplicate ids are an error."""
-    from itertools import islice
+    records = list(stream_records(task, data, e, limit, None, verify))
+    scan_ids(iter(records), task, data)
+    return records
 
+
+def stream_records(
+    task: Task, data: str, e: bool, limit: int | None, shard: tuple[int, int] | None, verify: bool = True
+) -> Iterator[Record]:
+    """The first ``limit`` records of ``task`` from ``data``, then this shard's share, read lazily."""
     from longbench.loading import iter_records
 
-    records = list(islice(iter_records(task.name, data, e), limit))
+    records = islice(iter_records(task.name, data, e, verify=verify), limit)
+    return islice(records, shard[0], None, shard[1]) if shard else records
+
+
+def scan_ids(records: Iterator[Record], task: Task, data: str) -> list[str]:
+    """The ids of ``records`` in order, read through once (so every line is checked); a repeated id is an
+    error naming its line."""
+    ids: list[str] = []
     seen: set[str] = set()
     for number, record in enumerate(records, start=1):
         if record["_id"] in seen:
             raise InputError(f"{data} ({task.name})", f"duplicate _id {record['_id']!r}", number)
         seen.add(record["_id"])
-    return records
+        ids.append(record["_id"])
+    return ids
 
 
 def prompt_table_sha256() -> str:
@@ -231,11 +258,15 @@ class _Progress:
 def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
     """Refuse to add predictions to a folder made with settings that would give different numbers."""
     where = f"{path}: the predictions here were made with a different"
-    advice = "use another --out or --model-name, or delete the folder to start over"
+    advice = _ADVICE
     for key in _MUST_MATCH:
         if key in old and old[key] != new.get(key):
             raise LongBenchError(f"{where} {key} ({old[key]!r}, now {new.get(key)!r}); {advice}")
-    for key in ("max_length", "max_new_tokens"):
+    different = mismatch(old.get("output_settings", {}), new["output_settings"])
+    if different is not None:
+        key, was, now = different
+        raise LongBenchError(f"{where} {key} ({was!r}, now {now!r}); pass the same setting, or {advice}")
+    for key in ("max_length", "max_new_tokens", "data_sha256"):
         for task, value in old.get(key, {}).items():
             if task in new[key] and new[key][task] != value:
                 raise LongBenchError(f"{where} {key} for {task} ({value}, now {new[key][task]}); {advice}")
@@ -261,11 +292,22 @@ def _settings(
     shard: tuple[int, int] | None,
     batch_size: int,
     limit: int | None,
+    verify: bool = True,
 ) -> dict[str, Any]:
     described = backend.describe()
+    model = described.get("model")
+    fingerprint = model_fingerprint(model)
+    tokenizer = described.get("tokenizer")
     return {
-        "model": described.get("model"),
+        "model": model,
         "model_name": model_name,
+        "model_id": None
+        if fingerprint is not None
+        else model,  # a hub or server id; a folder is fingerprinted
+        "model_fingerprint": fingerprint,
+        "tokenizer_fingerprint": model_fingerprint(tokenizer) if isinstance(tokenizer, str) else None,
+        "output_settings": output_settings(described),
+        "verify": verify,
         "backend": backend.name,
         "revision": described.get("revision"),
         "dtype": described.get("dtype"),
@@ -279,6 +321,7 @@ def _settings(
         "truncation": "middle" if backend.tokenizer is not None else None,
         "max_length": {},
         "max_new_tokens": {},
+        "data_sha256": {},
         "stop_at_newline": [],
         "task_samples": {},
         "versions": _versions(),
@@ -309,7 +352,7 @@ def _budgets(
 def _dump_prompts(
     backend: Backend,
     tasks: list[Task],
-    records: Callable[[Task], list[Record]],
+    records: Callable[[Task], Iterator[Record]],
     budget: Callable[[Task], int | None],
     path: Path,
 ) -> int:
@@ -340,11 +383,13 @@ def predict(
     dump_prompts: Path | None = None,
     model_name: str | None = None,
     notify: Callable[[str], None] | None = None,
+    verify: bool = True,
 ) -> PredictSummary:
     """Predict ``tasks`` into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
 
     ``batch_size`` is recorded in run.json (the backend was built with it). With ``dump_prompts`` the final
-    model inputs are written to that file and nothing is generated.
+    model inputs are written to that file and nothing is generated. ``verify=False`` reads data files named
+    like released ones without checking their checksums (the user's own files); it is recorded in run.json.
     """
     say = notify or (lambda message: print(message, file=sys.stderr))
     described_model = str(backend.describe().get("model") or "")
@@ -352,28 +397,55 @@ def predict(
     folder = out_dir / name
     summary = PredictSummary(out_dir=folder, model_name=name)
     budget = _budgets(backend, [n for n in dict.fromkeys([name, described_model]) if n], max_length, say)
+    if shard:
+        select_shard([], *shard)  # checks the shard numbers
 
-    @functools.cache
-    def task_records(task: Task) -> list[Record]:
-        return load_records(task, data, e, limit)
-
-    def shard_records(task: Task) -> list[Record]:
-        records = task_records(task)
-        return select_shard(records, *shard) if shard else records
+    def shard_records(task: Task) -> Iterator[Record]:
+        return stream_records(task, data, e, limit, shard, verify)
 
     if dump_prompts is not None:
         summary.dumped = _dump_prompts(backend, tasks, shard_records, budget, dump_prompts)
         return summary
 
-    settings = _settings(backend, name, data, e, shard, batch_size, limit)
+    try:
+        with OutputLock(output_file(folder, ".predict", ".lock", shard)).acquire(str(folder)):
+            return _predict_locked(
+                backend, tasks, data, shard_records, summary, budget, say, e, shard, verify, batch_size, limit
+            )
+    except OSError as error:  # the output folder cannot be created or written (read-only, full, ...)
+        where = error.filename or folder
+        raise LongBenchError(f"cannot write {where}: {error.strerror or error}") from None
+
+
+def _predict_locked(
+    backend: Backend,
+    tasks: list[Task],
+    data: str,
+    shard_records: Callable[[Task], Iterator[Record]],
+    summary: PredictSummary,
+    budget: Callable[[Task], int | None],
+    say: Callable[[str], None],
+    e: bool,
+    shard: tuple[int, int] | None,
+    verify: bool,
+    batch_size: int,
+    limit: int | None,
+) -> PredictSummary:
+    """The run itself, while this process holds the output lock."""
+    folder = summary.out_dir
+    settings = _settings(backend, summary.model_name, data, e, shard, batch_size, limit, verify)
     run_path = output_file(folder, RUN_STEM, ".json", shard)
     old = _read_run_file(run_path)
     if backend.tokenizer is None:
         say("notice: the backend has no tokenizer, so prompts are sent untruncated")
     started = time.perf_counter()
     # every task's data is read (and validated) up front: a bad file fails now, not hours into the run
+    shard_ids: dict[str, list[str]] = {}
     for task in tasks:
-        settings["task_samples"][task.name] = len(task_records(task))
+        ids = scan_ids(stream_records(task, data, e, limit, None, verify), task, data)
+        shard_ids[task.name] = ids[shard[0] :: shard[1]] if shard else ids
+        settings["task_samples"][task.name] = len(ids)
+        settings["data_sha256"][task.name] = _data_sha256(task, data, e, verify)
         settings["max_length"][task.name] = budget(task)
         settings["max_new_tokens"][task.name] = task.max_new_tokens
         if task.stop_at_newline:
@@ -391,7 +463,12 @@ def predict(
                 )
                 for task in tasks
             }
-            requests, records = _pending_requests(backend, tasks, shard_records, settings, writers, summary)
+            for task in tasks:
+                ids = shard_ids.pop(task.name)
+                done = sum(1 for sample_id in ids if sample_id in writers[task.name].done_ids)
+                summary.tasks[task.name] = TaskOutcome(samples=len(ids), skipped=done)
+            records: dict[tuple[str, str], Record] = {}  # the records of the requests in flight
+            requests = _pending_requests(backend, tasks, shard_records, settings, writers, records)
             progress = _Progress(
                 {t: o.samples - o.skipped for t, o in summary.tasks.items()}, summary.skipped
             )
@@ -399,7 +476,7 @@ def predict(
             # one call for every task, so engines and servers batch continuously across task boundaries
             for result in backend.generate(requests):
                 outcome = summary.tasks[result.request.task]
-                record = records[(result.request.task, result.request.id)]
+                record = records.pop((result.request.task, result.request.id))
                 if result.ok:
                     writers[result.request.task].write(_prediction_line(record, result.text or ""))
                     outcome.written += 1
@@ -416,25 +493,30 @@ def predict(
     return summary
 
 
+def _data_sha256(task: Task, data: str, e: bool, verify: bool) -> str:
+    """The sha256 of the task's data file (the released checksum when it was verified as the released file)."""
+    from longbench.loading import data_file_sha256
+
+    return data_file_sha256(task.name, data, e, verify=verify)
+
+
 def _pending_requests(
     backend: Backend,
     tasks: list[Task],
-    shard_records: Callable[[Task], list[Record]],
+    shard_records: Callable[[Task], Iterator[Record]],
     settings: dict[str, Any],
     writers: dict[str, PredictionWriter],
-    summary: PredictSummary,
-) -> tuple[list[GenerationRequest], dict[tuple[str, str], Record]]:
-    """The requests of every sample not yet written, and the records they answer, by (task, id)."""
-    requests: list[GenerationRequest] = []
-    records: dict[tuple[str, str], Record] = {}
+    records: dict[tuple[str, str], Record],
+) -> Iterator[GenerationRequest]:
+    """The request of every sample not yet written, built only when the backend asks for it (samples already
+    written are skipped without building their prompts); each request's record is kept in ``records`` until
+    its result arrives."""
     for task in tasks:
-        shard = shard_records(task)
-        pending = [record for record in shard if record["_id"] not in writers[task.name].done_ids]
-        summary.tasks[task.name] = TaskOutcome(samples=len(shard), skipped=len(shard) - len(pending))
-        for record in pending:
+        for record in shard_records(task):
+            if record["_id"] in writers[task.name].done_ids:
+                continue
             records[(task.name, record["_id"])] = record
-            requests.append(build_request(task, record, backend, settings["max_length"][task.name]))
-    return requests, records
+            yield build_request(task, record, backend, settings["max_length"][task.name])
 
 
 def _prediction_line(record: Record, text: str) -> dict[str, Any]:
@@ -451,11 +533,14 @@ def _prediction_line(record: Record, text: str) -> dict[str, Any]:
 def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, Any], complete: bool) -> None:
     """run.json = the earlier run's per-task entries updated with this run's, written atomically."""
     merged = dict(settings)
-    for key in ("max_length", "max_new_tokens", "task_samples"):
+    for key in ("max_length", "max_new_tokens", "data_sha256", "task_samples"):
         merged[key] = {**(old or {}).get(key, {}), **settings[key]}
     merged["stop_at_newline"] = sorted(
         {*(old or {}).get("stop_at_newline", []), *settings["stop_at_newline"]}
     )
     merged["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     merged["complete"] = complete
-    write_atomic(path, json.dumps(merged, ensure_ascii=False, indent=1) + "\n")
+    try:
+        write_atomic(path, json.dumps(merged, ensure_ascii=False, indent=1) + "\n")
+    except OSError as error:
+        raise LongBenchError(f"cannot write {path}: {error.strerror or error}") from None

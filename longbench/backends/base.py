@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -73,8 +73,11 @@ class Backend(ABC):
         return wrap_chat(request.prompt, self.tokenizer, template)
 
     @abstractmethod
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Yield one result per request, in completion order (not necessarily request order)."""
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Yield one result per request, in completion order (not necessarily request order).
+
+        ``requests`` is consumed lazily (the runner builds each prompt when it is asked for the next one): read
+        only a bounded number ahead of the results, enough to batch, never all of it up front."""
 
     def describe(self) -> dict[str, Any]:
         """Settings recorded in run.json; must never contain secrets."""

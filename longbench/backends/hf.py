@@ -17,8 +17,9 @@ or ``device_map="auto"`` across GPUs when it does not.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from longbench.errors import LongBenchError
 
 DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
 FIT_FRACTION = 0.7  # the weights may use this share of one GPU; the rest is left for activations and cache
+
+_WINDOW_BATCHES = 4  # batches read ahead per device: enough to sort by length, bounded in memory
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -356,7 +359,15 @@ class TransformersBackend(Backend):
                 out.append([(request, job)])
         return out
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Read a bounded window of requests ahead (a few batches per device), sort and batch within it."""
+        pending = iter(requests)
+        workers = len(self.placement.devices) if self.placement.kind == "data_parallel" else 1
+        window = self.batch_size * _WINDOW_BATCHES * workers
+        while chunk := list(islice(pending, window)):
+            yield from self._generate_window(chunk)
+
+    def _generate_window(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
         batches = self.batches(requests)
         if self.placement.kind == "data_parallel":
             outputs = self._worker_pool().run([[job for _, job in batch] for batch in batches])

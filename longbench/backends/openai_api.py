@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -269,10 +269,9 @@ class OpenAIBackend(Backend):
 
     # -- generation ---------------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        pending = list(requests)
-        if not pending:
-            return
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Requests are taken from ``requests`` as concurrency slots free up (lazily, on the event loop)."""
+        pending = iter(requests)
         results: queue.Queue[GenerationResult | BaseException | None] = queue.Queue()
         future = asyncio.run_coroutine_threadsafe(
             self._generate_all(pending, results.put), self._ensure_loop()
@@ -295,12 +294,12 @@ class OpenAIBackend(Backend):
 
     async def _generate_all(
         self,
-        requests: list[GenerationRequest],
+        requests: Iterator[GenerationRequest],
         emit: Callable[[GenerationResult | BaseException | None], None],
     ) -> None:
         try:
             await self._clients()
-            todo = iter(requests)
+            todo = requests
             stopping = asyncio.Event()  # set when the caller goes away; checked as well as cancellation
 
             async def worker() -> None:
@@ -309,7 +308,7 @@ class OpenAIBackend(Backend):
                         return
                     emit(await self._generate_one(request, stopping))
 
-            workers = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(requests)))]
+            workers = [asyncio.ensure_future(worker()) for _ in range(self.concurrency)]
             try:
                 done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
                 for task in done:
@@ -322,7 +321,7 @@ class OpenAIBackend(Backend):
         except asyncio.CancelledError:
             emit(None)
             raise
-        except FatalAPIError as error:
+        except LongBenchError as error:  # fatal API errors, and bad input met while building a request
             emit(error)
         except Exception as error:  # a bug: surface it to the caller rather than hang it
             emit(LongBenchError(self._scrub(f"openai backend failed: {type(error).__name__}: {error}")))
