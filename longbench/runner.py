@@ -56,7 +56,6 @@ _MUST_MATCH: tuple[str, ...] = (
     "model_id",
     "model_fingerprint",
     "tokenizer_fingerprint",
-    "verify",
 )
 _ADVICE = "use another --out or --model-name, or delete the folder to start over"
 _VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
