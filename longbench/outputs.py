@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError
+from longbench.outputset import current_umask
 
 RUN_STEM = "run"  # run.json: every setting of the run
 ERRORS_STEM = "errors"  # errors.jsonl: samples that failed, retried by the next run
@@ -40,6 +41,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp makes 0600; follow the umask like open() does
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
             file.flush()
