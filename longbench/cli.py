@@ -42,9 +42,11 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_out_dir(names: list[str], corrected: bool) -> Path:
-    root = Path("metrics") / names[0] if len(names) == 1 else Path("metrics")
-    return root / "corrected" if corrected else root
+def _default_out_dir(names: list[str], corrected: bool, e: bool = False) -> Path:
+    """``metrics/<model>`` (``metrics_e`` for LongBench-E, ``..._corrected`` with --corrected), or
+    ``.../comparison`` for several models: each set of results in a folder of its own."""
+    root = Path("metrics" + ("_e" if e else "") + ("_corrected" if corrected else ""))
+    return root / names[0] if len(names) == 1 else root / "comparison"
 
 
 def _evaluate_and_report(
@@ -52,12 +54,15 @@ def _evaluate_and_report(
 ) -> int:
     """Score prediction folders, write result files, print the tables. Returns the exit status."""
     from longbench.evaluation import evaluate
-    from longbench.reports import notes, output_files, tables, write_outputs
+    from longbench.outputset import check_output_location
+    from longbench.predictions import group_by_model
+    from longbench.reports import notes, output_files, tables, write_output_set
 
+    out_dir = out if out is not None else _default_out_dir(list(group_by_model(pred_dirs)), corrected, e)
+    check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
     results = evaluate(pred_dirs, e=e, corrected=corrected, workers=workers)
-    out_dir = out if out is not None else _default_out_dir([r.name for r in results], corrected)
     files = output_files(results, out_dir)
-    write_outputs(files)
+    write_output_set(out_dir, files)
     for table in tables(results):
         print(table.text())
     for line in notes(results):
@@ -374,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--out",
         type=Path,
-        help="output folder (default metrics/<model>/; several models: metrics/<model>/ each)",
+        help="output folder, replaced as one set (default metrics/<model>/, metrics_e/ with --e,"
+        " metrics_corrected/ with --corrected; several models: .../comparison/)",
     )
     evaluate.add_argument(
         "--corrected",
@@ -409,6 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LongBenchError as error:
         print(f"longbench: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an OS fault nothing more specific caught: still one line, no traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"longbench: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("longbench: interrupted", file=sys.stderr)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
+from longbench.outputset import current_umask
 
 RUN_STEM = "run"  # run.json: every setting of the run
 ERRORS_STEM = "errors"  # errors.jsonl: samples that failed, retried by the next run
@@ -45,7 +46,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600; the result follows the user's umask
+        os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp makes 0600; follow the umask like open() does
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
             file.flush()
@@ -55,12 +56,6 @@ def write_atomic(path: Path, text: str) -> None:
         Path(temporary).unlink(missing_ok=True)
         raise
 
-
-def _umask() -> int:
-    """The process umask (read by setting it and setting it back: there is no other portable way)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def json_line(record: dict[str, Any]) -> bytes:

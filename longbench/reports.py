@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from longbench.evaluation import BUCKETS, ModelResult
-from longbench.outputs import write_atomic
+from longbench.outputset import install_output_set
 from longbench.tasks import table_layout
 
 
@@ -163,7 +163,7 @@ def _summary_json(result: ModelResult) -> str:
         "prediction_dirs": [str(d) for d in result.predictions.dirs],
         "signature": result.signature(),
         "samples": {t: len(r) for t, r in result.predictions.tasks.items()},
-        "missing": {t: result.predictions.missing(t) for t in result.scores if result.predictions.missing(t)},
+        "missing": result.predictions.missing_by_task(),
         "recursion_zeroed": result.recursion_zeroed,
         "warnings": result.predictions.warnings,
     }
@@ -201,7 +201,8 @@ def _table_files(folder: Path, results: Sequence[ModelResult]) -> dict[Path, str
     return files
 
 
-def write_outputs(files: dict[Path, str]) -> None:
-    """Write each file atomically (temp file, then rename)."""
-    for path, text in files.items():
-        write_atomic(path, text)
+def write_output_set(out_dir: Path, files: dict[Path, str]) -> None:
+    """Install ``files`` (all under ``out_dir``) as one set: ``out_dir`` ends up with the old set or this one."""
+    install_output_set(
+        out_dir, {str(path.relative_to(out_dir)): text.encode("utf-8") for path, text in files.items()}
+    )

@@ -88,9 +88,9 @@ def test_recursion_zeroed_samples_are_counted_and_corrected_on_request(tmp_path:
         "gov_report": 1
     }
 
-    proc = run_cli("eval", model, "--corrected", cwd=tmp_path)  # default folder: metrics/<model>/corrected
+    proc = run_cli("eval", model, "--corrected", cwd=tmp_path)  # default folder: metrics_corrected/<model>
     assert proc.returncode == 0, proc.stderr
-    corrected = tmp_path / "metrics" / "toy" / "corrected"
+    corrected = tmp_path / "metrics_corrected" / "toy"
     samples = [json.loads(line) for line in (corrected / "samples.jsonl").read_text().splitlines()]
     p, r = 3 / 1000, 1.0  # the LCS is the three answer words
     assert samples[0]["score"] == pytest.approx(2 * p * r / (p + r + 1e-8))
@@ -287,6 +287,7 @@ def test_unknown_file_name_is_left_out_with_a_warning(tmp_path: Path) -> None:
     assert "hotpot_qa.jsonl: not a LongBench task file name; left out" in proc.stderr
     assert json.loads((tmp_path / "o" / "result.json").read_text()) == {"hotpotqa": 10.0}
     # narrativeqa has no LongBench-E variant: with --e it is an unknown name
+    write_jsonl(model / "hotpotqa.jsonl", qa_rows(300, 20))  # LongBench-E's size (200 would be v1's)
     write_jsonl(model / "narrativeqa.jsonl", qa_rows(2, 0))
     proc = run_cli("eval", model, "--e", "--out", tmp_path / "o2")
     assert "narrativeqa.jsonl: not a LongBench-E task file name; left out" in proc.stderr
