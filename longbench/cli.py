@@ -196,6 +196,7 @@ def _create_backend(args: argparse.Namespace) -> Backend:
             chat_template=args.chat_template,
             trust_remote_code=args.trust_remote_code,
             revision=args.revision,
+            attn_implementation=args.attn_implementation,
         )
     options = _backend_options(args)
     if args.backend == "vllm":
@@ -312,7 +313,8 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--chat-template",
         default="auto",
         metavar="none|auto|PATH",
-        help="chat format for chat tasks: none (raw), auto (the tokenizer's), or a Jinja file (default auto)",
+        help="chat format for chat tasks: none (raw), auto (the reference's own format for its eight models, "
+        "else the tokenizer's), or a Jinja file (default auto)",
     )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow the model repository's own code to run"
@@ -327,6 +329,12 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", metavar="auto|cpu|cuda|cuda:N", help="transformers: where to run (default auto)"
     )
     parser.add_argument("--revision", metavar="REV", help="transformers: model revision on the hub")
+    parser.add_argument(
+        "--attn-implementation",
+        metavar="NAME",
+        help="transformers: attention implementation to ask for (eager, sdpa, flash_attention_2, ...); "
+        "default: transformers' own choice for the model",
+    )
     parser.add_argument(
         "--shard",
         metavar="I/N",
