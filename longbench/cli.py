@@ -89,7 +89,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-url",
         metavar="URL[,URL...]",
         help="openai: OpenAI-compatible API base URL(s), e.g. http://host:8000/v1; requests are spread over "
-        "several (default: https://api.openai.com/v1)",
+        "several (required unless an API key is set: then https://api.openai.com/v1)",
     )
     group.add_argument(
         "--api-key-env",
@@ -122,6 +122,18 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         help="openai: send the 6 completion-style tasks to /v1/chat/completions too (chat-only APIs)",
     )
     group.add_argument(
+        "--token-limit-parameter",
+        choices=("max_tokens", "max_completion_tokens"),
+        default="max_tokens",
+        help="openai: body field for the answer's token budget (max_completion_tokens for APIs such as "
+        "OpenAI's reasoning models that reject max_tokens; default max_tokens)",
+    )
+    group.add_argument(
+        "--omit-temperature",
+        action="store_true",
+        help="openai: send no temperature (for APIs that reject it; decoding is then the server's default)",
+    )
+    group.add_argument(
         "--tensor-parallel-size", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)"
     )
     group.add_argument(
@@ -141,6 +153,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "tokenizer": args.tokenizer,
             "completion_tasks_as_chat": args.completion_as_chat,
             "max_retries": args.max_retries,
+            "token_limit_parameter": args.token_limit_parameter,
+            "send_temperature": not args.omit_temperature,
         }
     if args.backend == "vllm":
         return {

@@ -16,6 +16,7 @@ from longbench.backends.hf import (
     TransformersBackend,
     batch_invariant,
     choose_attention,
+    cpu_threads,
     plan_placement,
     probe_model,
 )
@@ -83,3 +84,10 @@ def test_describe_reports_what_is_used(tiny_model: Path) -> None:
     assert described["batch_invariant"] is True  # float32 on the CPU
     gpu = Placement("single", ("cuda:0",))
     assert batch_invariant(gpu, "bfloat16", 1) and not batch_invariant(gpu, "bfloat16", 8)
+
+
+def test_cpu_threads_leave_busy_cores_alone() -> None:
+    assert cpu_threads(2, None, 0.1) == 2
+    assert cpu_threads(2, None, 1.2) == 1  # one core busy elsewhere
+    assert cpu_threads(2, None, 3.9) == 1  # never below one
+    assert cpu_threads(64, 8.0, 0.0) == 8  # a cgroup quota of 8 CPUs on a 64-core host

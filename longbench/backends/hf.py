@@ -115,6 +115,35 @@ def batch_invariant(placement: Placement, dtype: str, batch_size: int) -> bool:
     return batch_size == 1 or (placement.kind == "cpu" and dtype == "float32")
 
 
+def cpu_threads(available: int, quota: float | None, load: float) -> int:
+    """Torch threads for CPU inference: the cores this process may use (affinity, and a cgroup quota when
+    lower) less those other processes keep busy (the 1-minute load average), at least 1. OpenMP threads
+    competing for a busy core slow generation many times over, so fewer is better than too many."""
+    cores = min(available, int(quota)) if quota else available
+    return max(1, min(cores, cores - int(load)))
+
+
+def _cgroup_cpu_quota() -> float | None:
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else max(1.0, int(quota) / int(period))
+
+
+def configure_cpu_threads() -> int:
+    """Set torch's thread count for CPU inference (:func:`cpu_threads`) unless ``OMP_NUM_THREADS`` is set;
+    returns the count in use."""
+    import os
+
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(cpu_threads(available, _cgroup_cpu_quota(), os.getloadavg()[0]))
+    return torch.get_num_threads()
+
+
 @dataclass(frozen=True)
 class EngineSpec:
     """Everything needed to load the model (picklable, sent to worker processes)."""
@@ -370,8 +399,11 @@ def _load_tokenizer_and_config(model: str, revision: str | None, trust_remote_co
     local = Path(model).expanduser()
     if (local.is_absolute() or model.startswith((".", "~"))) and not local.is_dir():
         raise LongBenchError(f"model directory {model!r} does not exist")
+    from longbench.hub_access import from_hub
+
     try:
-        return AutoTokenizer.from_pretrained(model, **options), AutoConfig.from_pretrained(model, **options)
+        tokenizer = from_hub(AutoTokenizer.from_pretrained, model, "tokenizer", **options)
+        return tokenizer, from_hub(AutoConfig.from_pretrained, model, "config", **options)
     except OSError as error:
         raise LongBenchError(f"cannot load model {model!r}: {str(error).splitlines()[0]}") from None
 
@@ -429,6 +461,7 @@ class TransformersBackend(Backend):
             trust_remote_code=trust_remote_code,
         )
         self.attn_used = probe.attn_implementation
+        self.cpu_threads = configure_cpu_threads() if self.placement.kind == "cpu" else None
         self._engine: TokenEngine | None = None
         self._pool: Any = None
 
@@ -452,6 +485,7 @@ class TransformersBackend(Backend):
             "devices": list(self.placement.devices),
             "attn_implementation": self.attn_used,
             "batch_size": self.batch_size,
+            "cpu_threads": self.cpu_threads,
             "batch_invariant": batch_invariant(self.placement, self.spec.dtype, self.batch_size),
             "chat_template": self.chat_template_option,
             "reference_chat_format": self.reference_format,

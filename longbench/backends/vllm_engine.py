@@ -132,6 +132,7 @@ class VLLMBackend(Backend):
         self.vllm = _import_vllm()
         from transformers import AutoTokenizer
 
+        from longbench.hub_access import from_hub
         from longbench.prompts import chat_template_from_option
         from longbench.reference_models import resolve_reference_model
 
@@ -141,7 +142,7 @@ class VLLMBackend(Backend):
         self.reference_format = resolved.chat_format
         options = {"revision": revision, "trust_remote_code": trust_remote_code}
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(resolved.load, **options)
+            self.tokenizer = from_hub(AutoTokenizer.from_pretrained, resolved.load, "tokenizer", **options)
         except OSError as error:
             raise LongBenchError(f"cannot load model {model!r}: {str(error).splitlines()[0]}") from None
         self.load_id = resolved.load
