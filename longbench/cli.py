@@ -94,7 +94,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-url",
         metavar="URL[,URL...]",
         help="openai: OpenAI-compatible API base URL(s), e.g. http://host:8000/v1; requests are spread over "
-        "several (default: https://api.openai.com/v1)",
+        "several (required unless an API key is set: then https://api.openai.com/v1)",
     )
     group.add_argument(
         "--api-key-env",
@@ -127,6 +127,18 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         help="openai: send the 6 completion-style tasks to /v1/chat/completions too (chat-only APIs)",
     )
     group.add_argument(
+        "--token-limit-parameter",
+        choices=("max_tokens", "max_completion_tokens"),
+        default="max_tokens",
+        help="openai: body field for the answer's token budget (max_completion_tokens for APIs such as "
+        "OpenAI's reasoning models that reject max_tokens; default max_tokens)",
+    )
+    group.add_argument(
+        "--omit-temperature",
+        action="store_true",
+        help="openai: send no temperature (for APIs that reject it; decoding is then the server's default)",
+    )
+    group.add_argument(
         "--tensor-parallel-size", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)"
     )
     group.add_argument(
@@ -146,6 +158,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "tokenizer": args.tokenizer,
             "completion_tasks_as_chat": args.completion_as_chat,
             "max_retries": args.max_retries,
+            "token_limit_parameter": args.token_limit_parameter,
+            "send_temperature": not args.omit_temperature,
         }
     if args.backend == "vllm":
         return {
@@ -201,6 +215,7 @@ def _create_backend(args: argparse.Namespace) -> Backend:
             chat_template=args.chat_template,
             trust_remote_code=args.trust_remote_code,
             revision=args.revision,
+            attn_implementation=args.attn_implementation,
         )
     options = _backend_options(args)
     if args.backend == "vllm":
@@ -325,7 +340,8 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--chat-template",
         default="auto",
         metavar="none|auto|PATH",
-        help="chat format for chat tasks: none (raw), auto (the tokenizer's), or a Jinja file (default auto)",
+        help="chat format for chat tasks: none (raw), auto (the reference's own format for its eight models, "
+        "else the tokenizer's), or a Jinja file (default auto)",
     )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow the model repository's own code to run"
@@ -340,6 +356,12 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", metavar="auto|cpu|cuda|cuda:N", help="transformers: where to run (default auto)"
     )
     parser.add_argument("--revision", metavar="REV", help="transformers: model revision on the hub")
+    parser.add_argument(
+        "--attn-implementation",
+        metavar="NAME",
+        help="transformers: attention implementation to ask for (eager, sdpa, flash_attention_2, ...); "
+        "default: transformers' own choice for the model",
+    )
     parser.add_argument(
         "--shard",
         metavar="I/N",

@@ -182,7 +182,9 @@ def build_request(task: Task, record: Record, backend: Backend, max_length: int 
 
     prompt = fill_prompt(task, record)
     if backend.tokenizer is not None and max_length is not None:
-        prompt = truncate_middle(prompt, backend.tokenizer, max_length)
+        prompt = truncate_middle(
+            prompt, backend.tokenizer, max_length, add_special_tokens=backend.truncation_special_tokens
+        )
     return GenerationRequest(
         id=record["_id"],
         task=task.name,
