@@ -23,7 +23,7 @@ class Table:
     title: str
     header: list[str]
     rows: list[list[str]]
-    signature: str = ""  # shown under the table (a last "# signature: ..." row in CSV)
+    signature: str = ""  # shown under the table in text and Markdown (CSV stays pure data)
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", "| " + " | ".join(self.header) + " |"]
@@ -38,8 +38,6 @@ class Table:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.header)
         writer.writerows(self.rows)
-        if self.signature:
-            writer.writerow([f"# signature: {self.signature}"])
         return buffer.getvalue()
 
     def text(self) -> str:
