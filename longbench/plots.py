@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from longbench.errors import LongBenchError
 from longbench.evaluation import BUCKETS, ModelResult
-from longbench.published import PAPER_CATEGORIES, PUBLISHED_MARK, display_name, paper_layout, published_models
+from longbench.published import (
+    PAPER_CATEGORIES,
+    PUBLISHED_MARK,
+    display_name,
+    paper_layout,
+    paper_task_order,
+    published_models,
+)
 from longbench.stats import interval
 
 if TYPE_CHECKING:
@@ -62,7 +69,11 @@ def radar(results: Sequence[ModelResult], published: bool = False) -> Figure:
         ax.plot([*angles, angles[0]], [*values, values[0]], style, linewidth=1.5, label=name)
     ax.set_xticks(angles)
     ax.set_xticklabels(labels)
-    ax.set_title("LongBench English: categories")
+    ax.set_ylim(0, 100)
+    ax.set_yticks([20, 40, 60, 80, 100])
+    ax.set_rlabel_position(180 / len(labels))
+    ax.tick_params(axis="y", labelsize="small", labelcolor="#666")
+    ax.set_title("LongBench English: categories", pad=24)
     if series:
         ax.legend(loc="center left", bbox_to_anchor=(1.25, 0.5), fontsize="small")
     ax.tick_params(axis="x", pad=12)
@@ -72,7 +83,7 @@ def radar(results: Sequence[ModelResult], published: bool = False) -> Figure:
 def task_bars(results: Sequence[ModelResult]) -> Figure:
     """Every task's score per model, grouped by task, with the bootstrap 95% interval as error bars."""
     tasks = [t for t in paper_task_order() if any(t in r.scores for r in results)]
-    fig = _figure(figsize=(max(6.0, 0.6 * len(tasks) * max(1, len(results)) ** 0.5 + 2), 4.5))
+    fig = _figure(figsize=(max(6.0, 0.35 * len(tasks) * max(1, len(results)) ** 0.5 + 2), 4.5))
     ax = fig.add_subplot()
     width = 0.8 / max(1, len(results))
     for k, result in enumerate(results):
@@ -94,13 +105,6 @@ def task_bars(results: Sequence[ModelResult]) -> Figure:
     ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
-
-
-def paper_task_order() -> list[str]:
-    """Tasks in the paper's per-task table order (grouped by category as the paper's columns)."""
-    from longbench.tasks import all_tasks
-
-    return [t.name for category in PAPER_CATEGORIES for t in all_tasks() if t.category == category]
 
 
 def bucket_averages(result: ModelResult) -> list[float]:

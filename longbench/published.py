@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from longbench.resources import data_json
-from longbench.tasks import table_layout
+from longbench.tasks import all_tasks, table_layout
 
 # Category key (longbench.tasks.CATEGORIES) -> the paper's column name, in the paper's column order.
 PAPER_CATEGORIES: dict[str, str] = {
@@ -58,6 +58,11 @@ def paper_layout(language: str) -> dict[str, list[str]]:
     """The published table of ``language`` in the paper's column order: category key -> tasks."""
     layout = table_layout(language)
     return {category: layout[category] for category in PAPER_CATEGORIES if category in layout}
+
+
+def paper_task_order() -> list[str]:
+    """All tasks in the order of the paper's per-task tables (grouped by category in its column order)."""
+    return [t.name for category in PAPER_CATEGORIES for t in all_tasks() if t.category == category]
 
 
 @dataclass(frozen=True)

@@ -182,17 +182,39 @@ def task_table(results: Sequence[ModelResult]) -> Table:
 
 
 def e_table(result: ModelResult) -> Table:
-    """LongBench-E: task x length bucket for one model, with the mean of each bucket."""
+    """LongBench-E: task x length bucket for one model (the paper's names and order), with each bucket's mean."""
+    from longbench.published import display_name, paper_task_order
+
     rows, columns = [], {b: [] for b in BUCKETS}
-    for task, scores in result.scores.items():
-        buckets = scores.bucket_scores()
-        rows.append([task + _mark(result, task), *(_fmt(buckets[b], 2) for b in BUCKETS)])
+    for task in [t for t in paper_task_order() if t in result.scores]:
+        buckets = result.scores[task].bucket_scores()
+        rows.append([display_name(task) + _mark(result, task), *(_fmt(buckets[b], 2) for b in BUCKETS)])
         for b in BUCKETS:
             if not math.isnan(buckets[b]):
                 columns[b].append(buckets[b])
     rows.append(["Avg", *(_fmt(_mean(columns[b]), 2) for b in BUCKETS)])
     title = _partial_title(f"LongBench-E {result.name}", [result], list(result.scores))
     return Table(title, ["Task", *BUCKETS], rows, result.signature())
+
+
+def e_category_table(result: ModelResult) -> Table:
+    """LongBench-E: category x length bucket, each cell the mean of its tasks' bucket scores."""
+    from longbench.published import PAPER_CATEGORIES
+
+    rows = []
+    for category, name in PAPER_CATEGORIES.items():
+        tasks = [t.name for t in all_tasks(e=True) if t.category == category and t.name in result.scores]
+        if not tasks:
+            continue
+        cells = []
+        for b in BUCKETS:
+            values = [result.scores[t].bucket_scores()[b] for t in tasks]
+            values = [v for v in values if not math.isnan(v)]
+            cells.append(_fmt(_mean(values), 2))
+        mark = "*" if _partial_tasks(result, tasks) else ""
+        rows.append([name + mark, *cells])
+    title = _partial_title(f"LongBench-E {result.name} by category", [result], list(result.scores))
+    return Table(title, ["Category", *BUCKETS], rows, result.signature())
 
 
 def _task_order(results: Sequence[ModelResult]) -> list[str]:
@@ -206,7 +228,7 @@ def tables(results: Sequence[ModelResult], options: TableOptions = TableOptions(
     """The tables for these results: the paper's two category tables, its per-task tables and every task
     by id; or per bucket for LongBench-E."""
     if results and results[0].e:
-        return [e_table(r) for r in results]
+        return [table for r in results for table in (e_table(r), e_category_table(r))]
     return [
         category_table(results, "en", options),
         category_table(results, "zh", options),
