@@ -1,4 +1,4 @@
-"""The ``longbench`` command line: ``tasks``, ``download``, ``eval``, ``predict``, ``run``.
+"""The ``longbench`` command line: ``tasks``, ``download``, ``eval``, ``compare``, ``predict``, ``run``.
 
 Each subcommand parses its arguments and calls the library; the library never imports this module.
 """
@@ -15,6 +15,7 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
+    from longbench.report_extras import ReportOptions
     from longbench.runner import PredictSummary
     from longbench.tasks import Task
 
@@ -50,29 +51,60 @@ def _default_out_dir(names: list[str], corrected: bool, e: bool = False) -> Path
 
 
 def _evaluate_and_report(
-    pred_dirs: list[Path], e: bool, out: Path | None, corrected: bool, workers: int | None = None
+    pred_dirs: list[Path],
+    e: bool,
+    out: Path | None,
+    corrected: bool,
+    workers: int | None = None,
+    options: ReportOptions | None = None,
 ) -> int:
     """Score prediction folders, write result files, print the tables. Returns the exit status."""
     from longbench.evaluation import evaluate
     from longbench.outputset import check_output_location
     from longbench.predictions import group_by_model
+    from longbench.report_extras import ReportOptions, extra_report_files
     from longbench.reports import notes, output_files, tables, write_output_set
 
+    options = options or ReportOptions()
     out_dir = out if out is not None else _default_out_dir(list(group_by_model(pred_dirs)), corrected, e)
     check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
     results = evaluate(pred_dirs, e=e, corrected=corrected, workers=workers)
-    files = output_files(results, out_dir)
+    files = output_files(results, out_dir, options.tables)
+    files.update(extra_report_files(results, out_dir, options))
     write_output_set(out_dir, files)
-    for table in tables(results):
+    for table in tables(results, options.tables):
         print(table.text())
-    for line in notes(results):
+    for line in notes(results, options.tables):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
     print(f"wrote {len(files)} files to {out_dir}")
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers)
+    from longbench.report_extras import ReportOptions
+    from longbench.reports import TableOptions
+
+    options = ReportOptions(TableOptions(published=args.published, ci=args.ci), plots=args.plots)
+    return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers, options)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from longbench.compare import compare_folders, comparison_files
+    from longbench.outputset import check_output_location
+    from longbench.reports import write_output_set
+
+    comparison = compare_folders(args.pred_a, args.pred_b, corrected=args.corrected, workers=args.workers)
+    out_dir = (
+        args.out if args.out is not None else Path("metrics") / f"compare_{comparison.a}_vs_{comparison.b}"
+    )
+    check_output_location(out_dir)
+    files = comparison_files(comparison, out_dir)
+    write_output_set(out_dir, files)
+    print(comparison.table().text())
+    for line in comparison.notes():
+        print(line)
+    print(f"wrote {len(files)} files to {out_dir}")
+    return 0
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -370,6 +402,16 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     _add_backend_arguments(parser)
 
 
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--published", action="store_true", help="add the paper's eight models' published rows to the tables"
+    )
+    parser.add_argument("--ci", action="store_true", help="show bootstrap 95%% intervals in the tables")
+    parser.add_argument(
+        "--plots", action="store_true", help="write PNG and SVG figures (needs the `plots` extra: matplotlib)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from longbench import __version__
 
@@ -410,7 +452,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="score the summaries the reference zeroes (rouge recursion limit) properly; NOT comparable to the paper",
     )
     evaluate.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
+    _add_report_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+
+    compare = sub.add_parser(
+        "compare",
+        help="paired comparison of two prediction folders on the same samples",
+        description="Score two prediction folders of the same samples and compare them per task, category and "
+        "average: both scores, the difference, a paired bootstrap 95%% interval and p-value.",
+    )
+    compare.add_argument("pred_a", type=Path, metavar="PRED_A", help="pred/<model A> folder")
+    compare.add_argument("pred_b", type=Path, metavar="PRED_B", help="pred/<model B> folder")
+    compare.add_argument("--out", type=Path, help="output folder (default metrics/compare_<A>_vs_<B>/)")
+    compare.add_argument("--corrected", action="store_true", help="score as `eval --corrected`")
+    compare.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
+    compare.set_defaults(func=_cmd_compare)
 
     predict = sub.add_parser(
         "predict", help="generate predictions (pred/<model>/<task>.jsonl); re-run to resume"
