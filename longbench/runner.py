@@ -46,6 +46,7 @@ _MUST_MATCH: tuple[str, ...] = (
     "shard",
     "chat_template_sha256",
     "prompt_table_sha256",
+    "compression",
 )
 _VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
 
@@ -101,13 +102,23 @@ def select_shard(records: list[Record], index: int, count: int) -> list[Record]:
     return records[index::count]
 
 
-def load_records(task: Task, data: str, e: bool, limit: int | None) -> list[Record]:
-    """The first ``limit`` records of ``task`` from ``data`` (all when None); duplicate ids are an error."""
+def load_records(task: Task, data: str, e: bool, limit: int | None, top_k: int | None = None) -> list[Record]:
+    """The first ``limit`` records of ``task`` from ``data`` (all when None); duplicate ids are an error.
+
+    With ``top_k``, ``data`` is a derived folder (``longbench compress``) and each context is the first
+    ``top_k`` retrieved chunks joined.
+    """
     from itertools import islice
 
+    from longbench.compression.derived import iter_retrieval_records
     from longbench.loading import iter_records
 
-    records = list(islice(iter_records(task.name, data, e), limit))
+    source = (
+        iter_records(task.name, data, e)
+        if top_k is None
+        else iter_retrieval_records(task.name, data, e, top_k)
+    )
+    records = list(islice(source, limit))
     seen: set[str] = set()
     for number, record in enumerate(records, start=1):
         if record["_id"] in seen:
@@ -340,22 +351,28 @@ def predict(
     dump_prompts: Path | None = None,
     model_name: str | None = None,
     notify: Callable[[str], None] | None = None,
+    top_k: int | None = None,
 ) -> PredictSummary:
     """Predict ``tasks`` into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
 
     ``batch_size`` is recorded in run.json (the backend was built with it). With ``dump_prompts`` the final
-    model inputs are written to that file and nothing is generated.
+    model inputs are written to that file and nothing is generated. With ``top_k``, ``data`` is a derived folder
+    and each context is its first ``top_k`` retrieved chunks; the compression settings go into run.json and,
+    without ``model_name``, into the folder name.
     """
+    from longbench.compression.derived import compressed_model_name, compression_entry
+
+    compression = compression_entry(data, top_k)
     say = notify or (lambda message: print(message, file=sys.stderr))
     described_model = str(backend.describe().get("model") or "")
-    name = model_name or model_name_from(described_model)
+    name = model_name or compressed_model_name(model_name_from(described_model), compression)
     folder = out_dir / name
     summary = PredictSummary(out_dir=folder, model_name=name)
     budget = _budgets(backend, [n for n in dict.fromkeys([name, described_model]) if n], max_length, say)
 
     @functools.cache
     def task_records(task: Task) -> list[Record]:
-        return load_records(task, data, e, limit)
+        return load_records(task, data, e, limit, top_k)
 
     def shard_records(task: Task) -> list[Record]:
         records = task_records(task)
@@ -366,6 +383,7 @@ def predict(
         return summary
 
     settings = _settings(backend, name, data, e, shard, batch_size, limit)
+    settings["compression"] = compression
     run_path = output_file(folder, RUN_STEM, ".json", shard)
     old = _read_run_file(run_path)
     if backend.tokenizer is None:
