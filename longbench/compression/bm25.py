@@ -74,5 +74,5 @@ def rank_words(query: str, chunks: Sequence[str], language: str) -> list[str]:
     if not chunks:
         return []
     scores = okapi_scores(tokenize(query, language), [tokenize(chunk, language) for chunk in chunks])
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-np.round(scores, 9), kind="stable")  # rounded: ties do not hang on summation order
     return [chunks[i] for i in order]
