@@ -1,0 +1,293 @@
+"""`longbench compress` and `predict --data DERIVED --top-k K` end to end, in real subprocesses on real files.
+
+Dense retrieval runs a tiny random-weight BERT encoder with a WordPiece tokenizer built here; summary
+compression runs the built-in tiny model and the loopback OpenAI-compatible server (tests/openai_server.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from openai_server import FakeOpenAIServer, reply_text  # noqa: E402
+
+from longbench.compression.chunking import split_chunks  # noqa: E402
+from longbench.compression.summary import SEGMENT_PROMPT, SUMMARY_TOKENS  # noqa: E402
+from longbench.loading import iter_records  # noqa: E402
+from longbench.runner import load_records  # noqa: E402
+from longbench.tasks import get_task  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def longbench(*args: str, cwd: Path, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if cache is not None:
+        env["LONGBENCH_CACHE"] = str(cache)
+    return subprocess.run(
+        [sys.executable, "-m", "longbench", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_compress_then_predict_top_k_then_eval_beside_the_plain_run(tmp_path, tiny_model, one_torch_thread):
+    cache = tiny_model.parent
+    done = longbench(
+        "compress",
+        "--data",
+        "sample",
+        "--tasks",
+        "qasper,dureader",
+        "--chunk-size",
+        "200",
+        "--out",
+        "derived",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "reference-exact" in done.stderr
+    run = json.loads((tmp_path / "derived" / "compression.json").read_text())
+    assert run["source"] == "sample" and run["settings"]["chunk_size"] == 200
+    assert run["settings"]["bm25_tokens"] == "characters" and run["tasks"] == ["dureader", "qasper"]
+
+    # the top-k context is "".join(retrieved[:k]); the record's other fields are the source's
+    derived = lines(tmp_path / "derived" / "qasper.jsonl")
+    records = load_records(get_task("qasper"), str(tmp_path / "derived"), False, None, top_k=2)
+    source = list(iter_records("qasper", "sample"))
+    assert [r["context"] for r in records] == ["".join(d["retrieved"][:2]) for d in derived]
+    assert [{**r, "context": None} for r in records] == [{**s, "context": None} for s in source]
+    assert any(r["context"] != s["context"] for r, s in zip(records, source, strict=True))
+
+    common = ("--model", "builtin:tiny", "--max-length", "200", "--limit", "1")
+    plain = longbench(
+        "predict", *common, "--data", "sample", "--tasks", "qasper,dureader", cwd=tmp_path, cache=cache
+    )
+    assert plain.returncode == 0, plain.stderr
+    topk = longbench("predict", *common, "--data", "derived", "--top-k", "2", cwd=tmp_path, cache=cache)
+    assert topk.returncode == 0, topk.stderr  # released file names, yet no checksum complaint: it is derived
+    folder = tmp_path / "pred" / "tiny-bm25-c200-top2"
+    entry = json.loads((folder / "run.json").read_text())["compression"]
+    assert entry["top_k"] == 2 and entry["method"] == "bm25" and entry["chunk_size"] == 200
+    assert entry["source"] == "sample" and entry["bm25_tokens"] == "characters"
+    assert json.loads((tmp_path / "pred" / "tiny" / "run.json").read_text())["compression"] is None
+    assert sorted(p.name for p in folder.glob("*.jsonl")) == ["dureader.jsonl", "qasper.jsonl"]
+
+    # a compressed run never lands in a plain run's folder
+    mixed = longbench(
+        "predict",
+        *common,
+        "--data",
+        "derived",
+        "--top-k",
+        "2",
+        "--model-name",
+        "tiny",
+        cwd=tmp_path,
+        cache=cache,
+    )
+    assert (
+        mixed.returncode == 2 and "different compression" in mixed.stderr and "Traceback" not in mixed.stderr
+    )
+
+    table = longbench("eval", "pred/tiny", "pred/tiny-bm25-c200-top2", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    header = next(line for line in table.stdout.splitlines() if line.startswith("Task"))
+    assert header.split() == ["Task", "tiny", "tiny-bm25-c200-top2"]
+
+
+def test_top_k_needs_a_derived_folder(tmp_path):
+    done = longbench("predict", "--model", "builtin:tiny", "--data", "sample", "--top-k", "3", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "longbench: error: --top-k needs --data to be a folder written by `longbench compress`, not 'sample'"
+    ]
+
+
+def test_resume_skips_done_records_cuts_a_torn_line_and_refuses_other_settings(tmp_path):
+    def compress(out: str, *more: str) -> subprocess.CompletedProcess[str]:
+        return longbench(
+            "compress", "--data", "sample", "--tasks", "hotpotqa", "--out", out, *more, cwd=tmp_path
+        )
+
+    first = compress("d", "--chunk-size", "200", "--limit", "1")
+    assert first.returncode == 0, first.stderr
+    path = tmp_path / "d" / "hotpotqa.jsonl"
+    with open(path, "ab") as file:
+        file.write(b'{"input": "torn')  # a run killed mid-line
+    again = compress("d", "--chunk-size", "200")
+    assert again.returncode == 0, again.stderr
+    assert "2 records compressed, 1 already there" in again.stdout
+    assert compress("ref", "--chunk-size", "200").returncode == 0
+    assert path.read_bytes() == (tmp_path / "ref" / "hotpotqa.jsonl").read_bytes()
+    other = compress("d", "--chunk-size", "500")
+    assert other.returncode == 2 and "different settings" in other.stderr and "Traceback" not in other.stderr
+
+
+def test_a_file_that_is_not_the_released_one_is_compressed_with_a_warning(tmp_path):
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    sample = next(iter_records("multifieldqa_zh", "sample"))
+    (subset / "multifieldqa_zh.jsonl").write_text(
+        json.dumps(sample, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    done = longbench("compress", "--data", "subset", "--tasks", "multifieldqa_zh", "--out", "d", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "warning:" in done.stderr and "not the released file" in done.stderr
+    assert [r["_id"] for r in lines(tmp_path / "d" / "multifieldqa_zh.jsonl")] == [sample["_id"]]
+
+
+# --- dense retrieval -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> Path:
+    """A random-weight one-layer BERT with a WordPiece vocabulary of the sample's characters, built locally."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("encoder")
+    letters = sorted(
+        {c.lower() for c in "".join(r["context"] for r in iter_records("qasper", "sample")) if c.strip()}
+    )
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters)]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=512,
+    )
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_dense_ranking_is_the_inner_product_of_mean_pooled_embeddings(tiny_encoder, one_torch_thread):
+    """Batched, padded embedding must equal embedding each text alone (no padding to mask)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from longbench.compression.dense import DenseRanker
+
+    record = next(iter_records("qasper", "sample"))
+    chunks = split_chunks(record["context"], 40)
+    assert len(chunks) >= 4
+    ranker = DenseRanker(str(tiny_encoder), device="cpu", batch_size=3)
+    tokenizer, model = (
+        AutoTokenizer.from_pretrained(tiny_encoder),
+        AutoModel.from_pretrained(tiny_encoder).eval(),
+    )
+
+    def alone(text: str) -> torch.Tensor:
+        with torch.inference_mode():
+            ids = tokenizer(text, truncation=True, max_length=512, return_tensors="pt")
+            return model(**ids).last_hidden_state[0].mean(dim=0)
+
+    query = alone(record["input"])
+    scores = [float(alone(chunk) @ query) for chunk in chunks]
+    expected = [chunks[i] for i in sorted(range(len(chunks)), key=lambda i: -scores[i])]
+    assert ranker(record["input"], chunks, "en") == expected
+    assert expected != chunks  # the ranking is not just the document order
+
+
+def test_dense_compress_from_the_command_line(tmp_path, tiny_encoder):
+    done = longbench(
+        "compress",
+        "--method",
+        "dense",
+        "--embedder",
+        str(tiny_encoder),
+        "--data",
+        "sample",
+        "--tasks",
+        "qasper",
+        "--limit",
+        "1",
+        "--chunk-size",
+        "200",
+        "--device",
+        "cpu",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    (derived,) = lines(tmp_path / "compressed" / "dense-c200" / "qasper.jsonl")
+    source = next(iter_records("qasper", "sample"))
+    assert sorted(derived["retrieved"]) == sorted(split_chunks(source["context"], 200))
+    run = json.loads((tmp_path / "compressed" / "dense-c200" / "compression.json").read_text())
+    assert run["settings"]["method"] == "dense" and run["settings"]["embedder"] == str(tiny_encoder)
+
+
+# --- summary compression -------------------------------------------------------------------------------------
+
+
+def test_summary_compression_through_the_openai_backend(tmp_path, tiny_model):
+    with FakeOpenAIServer() as server:
+        done = longbench(
+            "compress",
+            "--method",
+            "summary",
+            "--backend",
+            "openai",
+            "--model",
+            "fake-model",
+            "--base-url",
+            server.url,
+            "--tokenizer",
+            "builtin:tiny",
+            "--data",
+            "sample",
+            "--tasks",
+            "gov_report",
+            "--limit",
+            "1",
+            "--chunk-size",
+            "200",
+            "--out",
+            "s",
+            cwd=tmp_path,
+            cache=tiny_model.parent,
+        )
+    assert done.returncode == 0, done.stderr
+    (derived,) = lines(tmp_path / "s" / "gov_report.jsonl")
+    source = next(iter_records("gov_report", "sample"))
+    segments = split_chunks(source["context"], 200)
+    assert len(segments) >= 2
+    expected = [reply_text(SEGMENT_PROMPT.format(segment=s), SUMMARY_TOKENS).strip() for s in segments]
+    assert derived["context"] == "\n".join(expected)
+    assert {k: v for k, v in derived.items() if k != "context"} == {
+        k: v for k, v in source.items() if k != "context"
+    }
+
+
+def test_summary_compression_with_the_tiny_model(tiny_model, one_torch_thread):
+    from longbench.backends import create_backend
+    from longbench.compression.summary import SegmentSummarizer
+
+    record = next(iter_records("qmsum", "sample"))
+    backend = create_backend("transformers", model=str(tiny_model), device="cpu")
+    try:
+        summarizer = SegmentSummarizer(backend, chunk_size=150, max_new_tokens=8)
+        requests = summarizer.requests(record)
+        assert len(requests) >= 2 and all(r.chat for r in requests)
+        alone = {r.request.id: r.text.strip() for r in backend.generate(requests)}
+        assert summarizer(record) == "\n".join(alone[r.id] for r in requests)
+    finally:
+        backend.close()
