@@ -18,10 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from openai_server import FakeOpenAIServer, reply_text  # noqa: E402
 
+from longbench.backends import create_backend  # noqa: E402
 from longbench.compression.chunking import split_chunks  # noqa: E402
 from longbench.compression.summary import SEGMENT_PROMPT, SUMMARY_TOKENS  # noqa: E402
+from longbench.errors import LongBenchError  # noqa: E402
 from longbench.loading import iter_records  # noqa: E402
-from longbench.runner import load_records  # noqa: E402
+from longbench.runner import load_records, predict  # noqa: E402
 from longbench.tasks import get_task  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,10 +76,23 @@ def test_compress_then_predict_top_k_then_eval_beside_the_plain_run(tmp_path, ti
     assert any(r["context"] != s["context"] for r, s in zip(records, source, strict=True))
 
     common = ("--model", "builtin:tiny", "--max-length", "200", "--limit", "1")
-    plain = longbench(
-        "predict", *common, "--data", "sample", "--tasks", "qasper,dureader", cwd=tmp_path, cache=cache
-    )
-    assert plain.returncode == 0, plain.stderr
+    backend = create_backend("transformers", model=str(tiny_model), device="cpu")
+    tasks = [get_task("qasper"), get_task("dureader")]
+    try:  # the plain run, in this process
+        predict(backend, tasks, "sample", tmp_path / "pred", max_length=200, limit=1, model_name="tiny")
+        with pytest.raises(LongBenchError, match="different compression"):  # never mixed into a plain folder
+            predict(
+                backend,
+                tasks,
+                str(tmp_path / "derived"),
+                tmp_path / "pred",
+                max_length=200,
+                limit=1,
+                model_name="tiny",
+                top_k=2,
+            )
+    finally:
+        backend.close()
     topk = longbench("predict", *common, "--data", "derived", "--top-k", "2", cwd=tmp_path, cache=cache)
     assert topk.returncode == 0, topk.stderr  # released file names, yet no checksum complaint: it is derived
     folder = tmp_path / "pred" / "tiny-bm25-c200-top2"
@@ -86,23 +101,6 @@ def test_compress_then_predict_top_k_then_eval_beside_the_plain_run(tmp_path, ti
     assert entry["source"] == "sample" and entry["bm25_tokens"] == "characters"
     assert json.loads((tmp_path / "pred" / "tiny" / "run.json").read_text())["compression"] is None
     assert sorted(p.name for p in folder.glob("*.jsonl")) == ["dureader.jsonl", "qasper.jsonl"]
-
-    # a compressed run never lands in a plain run's folder
-    mixed = longbench(
-        "predict",
-        *common,
-        "--data",
-        "derived",
-        "--top-k",
-        "2",
-        "--model-name",
-        "tiny",
-        cwd=tmp_path,
-        cache=cache,
-    )
-    assert (
-        mixed.returncode == 2 and "different compression" in mixed.stderr and "Traceback" not in mixed.stderr
-    )
 
     table = longbench("eval", "pred/tiny", "pred/tiny-bm25-c200-top2", cwd=tmp_path)
     assert table.returncode == 0, table.stderr
@@ -208,31 +206,28 @@ def test_dense_ranking_is_the_inner_product_of_mean_pooled_embeddings(tiny_encod
     assert expected != chunks  # the ranking is not just the document order
 
 
-def test_dense_compress_from_the_command_line(tmp_path, tiny_encoder):
-    done = longbench(
-        "compress",
-        "--method",
-        "dense",
-        "--embedder",
-        str(tiny_encoder),
-        "--data",
-        "sample",
-        "--tasks",
-        "qasper",
-        "--limit",
-        "1",
-        "--chunk-size",
-        "200",
-        "--device",
-        "cpu",
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
-    (derived,) = lines(tmp_path / "compressed" / "dense-c200" / "qasper.jsonl")
+def test_dense_compress_writes_every_chunk_ranked(tmp_path, tiny_encoder, one_torch_thread):
+    from longbench.compression.dense import DenseRanker
+    from longbench.compression.pipeline import CompressSettings, compress
+
+    settings = CompressSettings(method="dense", chunk_size=200, embedder=str(tiny_encoder))
+    ranker = DenseRanker(str(tiny_encoder), device="cpu")
+    compress("sample", tmp_path, ["qasper"], settings, ranker=ranker, limit=1)
+    (derived,) = lines(tmp_path / "qasper.jsonl")
     source = next(iter_records("qasper", "sample"))
-    assert sorted(derived["retrieved"]) == sorted(split_chunks(source["context"], 200))
-    run = json.loads((tmp_path / "compressed" / "dense-c200" / "compression.json").read_text())
+    chunks = split_chunks(source["context"], 200)
+    assert derived["retrieved"] == ranker(source["input"], chunks, "en")
+    assert sorted(derived["retrieved"]) == sorted(chunks)
+    run = json.loads((tmp_path / "compression.json").read_text())
     assert run["settings"]["method"] == "dense" and run["settings"]["embedder"] == str(tiny_encoder)
+
+
+def test_dense_and_summary_need_their_model(tmp_path):
+    dense = longbench("compress", "--method", "dense", "--data", "sample", cwd=tmp_path)
+    assert dense.returncode == 2 and "--method dense needs --embedder" in dense.stderr
+    summary = longbench("compress", "--method", "summary", "--data", "sample", cwd=tmp_path)
+    assert summary.returncode == 2 and "--method summary needs --model" in summary.stderr
+    assert not (tmp_path / "compressed").exists()
 
 
 # --- summary compression -------------------------------------------------------------------------------------
@@ -278,7 +273,6 @@ def test_summary_compression_through_the_openai_backend(tmp_path, tiny_model):
 
 
 def test_summary_compression_with_the_tiny_model(tiny_model, one_torch_thread):
-    from longbench.backends import create_backend
     from longbench.compression.summary import SegmentSummarizer
 
     record = next(iter_records("qmsum", "sample"))
