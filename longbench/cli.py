@@ -15,6 +15,7 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
+    from longbench.compression.pipeline import CompressSettings, Ranker
     from longbench.runner import PredictSummary
     from longbench.tasks import Task
 
@@ -357,10 +358,8 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     _add_backend_arguments(parser)
 
 
-def _cmd_compress(args: argparse.Namespace) -> int:
-    from longbench.compression import DEFAULT_TASKS, SUMMARY_TASKS
-    from longbench.compression.pipeline import CompressSettings, bm25_ranker, compress
-    from longbench.tasks import select_tasks
+def _compress_settings(args: argparse.Namespace) -> CompressSettings:
+    from longbench.compression.pipeline import CompressSettings
 
     _positive(args.chunk_size, "--chunk-size")
     _positive(args.limit, "--limit")
@@ -368,44 +367,62 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         raise LongBenchError("--method dense needs --embedder MODEL (e.g. facebook/mcontriever)")
     if args.method == "summary" and not args.model:
         raise LongBenchError("--method summary needs --model M (and its --backend options)")
-    default = SUMMARY_TASKS if args.method == "summary" else DEFAULT_TASKS
-    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else list(default)
-    tasks = [task.name for task in select_tasks(names, None, e=args.e)]
-    settings = CompressSettings(
+    if args.v2 and (args.method == "summary" or args.data in ("hub", "sample")):
+        raise LongBenchError("--v2 needs --method bm25 or dense and --data a LongBench v2 data file")
+    return CompressSettings(
         method=args.method,
         chunk_size=args.chunk_size,
         bm25_tokens=args.bm25_tokens if args.method == "bm25" else "characters",
         embedder=args.embedder if args.method == "dense" else None,
         model=args.model if args.method == "summary" else None,
     )
-    out = args.out or Path("compressed") / settings.folder_name()
+
+
+def _compress_ranker(args: argparse.Namespace) -> Ranker:
+    from longbench.compression.pipeline import bm25_ranker
+
+    if args.method == "dense":
+        from longbench.compression.dense import DenseRanker
+
+        return DenseRanker(args.embedder, device=args.device, batch_size=args.batch_size).order
+    return bm25_ranker(args.bm25_tokens)
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from longbench.compression import DEFAULT_TASKS, SUMMARY_TASKS
+    from longbench.compression.pipeline import compress
+    from longbench.tasks import select_tasks
+
+    settings = _compress_settings(args)
+    out = args.out or Path("compressed") / (("v2-" if args.v2 else "") + settings.folder_name())
+    if args.v2:
+        from longbench.compression.v2 import compress_v2
+
+        print(f"compressing LongBench v2 into {out}: {settings.label()}", file=sys.stderr)
+        written, skipped = compress_v2(
+            Path(args.data), out, settings, _compress_ranker(args), limit=args.limit
+        )
+        print(f"{out}: {written} records compressed, {skipped} already there")
+        return 0
+    default = SUMMARY_TASKS if args.method == "summary" else DEFAULT_TASKS
+    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else list(default)
+    tasks = [task.name for task in select_tasks(names, None, e=args.e)]
     print(f"compressing {len(tasks)} tasks into {out}: {settings.label()}", file=sys.stderr)
-    backend = None
-    try:
-        if args.method == "summary":
-            from longbench.compression.summary import SegmentSummarizer
+    if args.method == "summary":
+        from longbench.compression.summary import SegmentSummarizer
 
-            backend = _create_backend(args)
+        backend = _create_backend(args)
+        try:
+            summarizer = SegmentSummarizer(backend, args.chunk_size)
             summary = compress(
-                args.data,
-                out,
-                tasks,
-                settings,
-                condenser=SegmentSummarizer(backend, args.chunk_size),
-                e=args.e,
-                limit=args.limit,
+                args.data, out, tasks, settings, condenser=summarizer, e=args.e, limit=args.limit
             )
-        else:
-            if args.method == "dense":
-                from longbench.compression.dense import DenseRanker
-
-                ranker = DenseRanker(args.embedder, device=args.device, batch_size=args.batch_size)
-            else:
-                ranker = bm25_ranker(args.bm25_tokens)
-            summary = compress(args.data, out, tasks, settings, ranker=ranker, e=args.e, limit=args.limit)
-    finally:
-        if backend is not None:
+        finally:
             backend.close()
+    else:
+        summary = compress(
+            args.data, out, tasks, settings, ranker=_compress_ranker(args), e=args.e, limit=args.limit
+        )
     written, skipped = sum(summary.written.values()), sum(summary.skipped.values())
     print(f"{out}: {written} records compressed, {skipped} already there")
     return 0
@@ -442,6 +459,12 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
         "the four summarization tasks)",
     )
     parser.add_argument("--e", action="store_true", help="LongBench-E files")
+    parser.add_argument(
+        "--v2",
+        action="store_true",
+        help="--data is a LongBench v2 data file (.jsonl, .jsonl.gz or .json): write each record's "
+        "retrieved_context ({c_idx, content}, best first) for v2's RAG mode",
+    )
     parser.add_argument(
         "--data", default="hub", metavar="hub|sample|PATH", help="data source, as for predict"
     )

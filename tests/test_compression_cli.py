@@ -212,7 +212,7 @@ def test_dense_compress_writes_every_chunk_ranked(tmp_path, tiny_encoder, one_to
 
     settings = CompressSettings(method="dense", chunk_size=200, embedder=str(tiny_encoder))
     ranker = DenseRanker(str(tiny_encoder), device="cpu")
-    compress("sample", tmp_path, ["qasper"], settings, ranker=ranker, limit=1)
+    compress("sample", tmp_path, ["qasper"], settings, ranker=ranker.order, limit=1)
     (derived,) = lines(tmp_path / "qasper.jsonl")
     source = next(iter_records("qasper", "sample"))
     chunks = split_chunks(source["context"], 200)
@@ -285,3 +285,60 @@ def test_summary_compression_with_the_tiny_model(tiny_model, one_torch_thread):
         assert summarizer(record) == "\n".join(alone[r.id] for r in requests)
     finally:
         backend.close()
+
+
+# --- LongBench v2 --------------------------------------------------------------------------------------------
+
+
+def test_v2_records_get_retrieved_context_ranked_by_the_reference_bm25(tmp_path):
+    import gzip
+
+    from rank_bm25 import BM25Okapi
+
+    v2 = []
+    for number, record in enumerate(iter_records("hotpotqa", "sample")):
+        v2.append(
+            {
+                "_id": f"v2-{number}",
+                "domain": "Single-Document QA",
+                "question": record["input"],
+                "choice_A": "a",
+                "choice_B": "b",
+                "choice_C": "c",
+                "choice_D": "d",
+                "answer": "A",
+                "length": "short",
+                "context": record["context"],
+            }
+        )
+    source = tmp_path / "v2.jsonl.gz"
+    source.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in v2).encode()))
+    done = longbench("compress", "--v2", "--data", str(source), "--chunk-size", "200", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = lines(tmp_path / "compressed" / "v2-bm25-c200" / "longbench_v2.jsonl")
+    assert [r["_id"] for r in written] == [r["_id"] for r in v2]
+    for got, record in zip(written, v2, strict=True):
+        chunks = split_chunks(record["context"], 200)
+        ranked = got.pop("retrieved_context")
+        assert got == record
+        assert sorted(entry["c_idx"] for entry in ranked) == list(range(len(chunks)))
+        assert all(chunks[entry["c_idx"]] == entry["content"] for entry in ranked)
+        oracle = BM25Okapi(chunks).get_top_n(record["question"], chunks, n=len(chunks))
+        assert [entry["content"] for entry in ranked] == oracle
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(v2[0]) + "\n" + json.dumps({"_id": "x", "question": 3, "context": ""}) + "\n")
+    failed = longbench("compress", "--v2", "--data", str(bad), "--out", "b", cwd=tmp_path)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+    assert f"{bad}:2" in failed.stderr and "'question'" in failed.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_bad_source_line_stops_compress_before_any_output(tmp_path):
+    good = next(iter_records("qasper", "sample"))
+    source = tmp_path / "mine.jsonl"
+    source.write_text(json.dumps(good) + "\n" + '{"input": "no other fields"}\n', encoding="utf-8")
+    done = longbench("compress", "--data", str(source), "--tasks", "qasper", "--out", "d", cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{source}:2" in done.stderr
+    assert not (tmp_path / "d").exists()

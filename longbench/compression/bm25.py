@@ -19,14 +19,20 @@ TOKEN_CHOICES: tuple[str, ...] = ("characters", "words")  # characters: the refe
 _WORD = re.compile(r"\w+")
 
 
-def rank_reference(query: str, chunks: Sequence[str]) -> list[str]:
-    """All ``chunks``, best first, exactly as the reference ranks them (character-level, its tie order)."""
+def order_reference(query: str, chunks: Sequence[str]) -> list[int]:
+    """Positions of all ``chunks``, best first, exactly as the reference ranks them (character-level, its tie
+    order): ``get_top_n`` given the positions as its documents returns them in the order it returns chunks."""
     from rank_bm25 import BM25Okapi
 
     if not chunks:
         return []
-    documents = list(chunks)  # chunks are never empty strings, so the vocabulary is never empty
-    return BM25Okapi(documents).get_top_n(query=query, documents=documents, n=len(documents))
+    positions = list(range(len(chunks)))  # chunks are never empty strings, so the vocabulary is never empty
+    return BM25Okapi(list(chunks)).get_top_n(query=query, documents=positions, n=len(positions))
+
+
+def rank_reference(query: str, chunks: Sequence[str]) -> list[str]:
+    """All ``chunks``, best first, as the reference ranks them."""
+    return [chunks[i] for i in order_reference(query, chunks)]
 
 
 def tokenize(text: str, language: str) -> list[str]:
@@ -69,10 +75,14 @@ def okapi_scores(query: Sequence[str], documents: Sequence[Sequence[str]]) -> np
     return (weights * (tf * (K1 + 1) / (tf + norm))).sum(axis=0)
 
 
-def rank_words(query: str, chunks: Sequence[str], language: str) -> list[str]:
-    """All ``chunks``, best first, by word-level BM25; equal scores keep document order."""
+def order_words(query: str, chunks: Sequence[str], language: str) -> list[int]:
+    """Positions of all ``chunks``, best first, by word-level BM25; equal scores keep document order."""
     if not chunks:
         return []
     scores = okapi_scores(tokenize(query, language), [tokenize(chunk, language) for chunk in chunks])
-    order = np.argsort(-np.round(scores, 9), kind="stable")  # rounded: ties do not hang on summation order
-    return [chunks[i] for i in order]
+    return np.argsort(-np.round(scores, 9), kind="stable").tolist()  # rounded: ties ignore summation order
+
+
+def rank_words(query: str, chunks: Sequence[str], language: str) -> list[str]:
+    """All ``chunks``, best first, by word-level BM25."""
+    return [chunks[i] for i in order_words(query, chunks, language)]

@@ -49,10 +49,14 @@ class DenseRanker:
                 rows.append(pooled.float().cpu().numpy())
         return np.concatenate(rows) if rows else np.zeros((0, 0), dtype=np.float32)
 
-    def __call__(self, query: str, chunks: list[str], language: str) -> list[str]:
-        """All ``chunks``, best first (the ranker interface of the compression pipeline)."""
+    def order(self, query: str, chunks: list[str], language: str) -> list[int]:
+        """Positions of all ``chunks``, best first (the ranker interface of the compression pipeline)."""
         if not chunks:
             return []
         vectors = self.embed([query, *chunks])
         scores = vectors[1:] @ vectors[0]
-        return [chunks[i] for i in np.argsort(-scores, kind="stable")]
+        return np.argsort(-scores, kind="stable").tolist()
+
+    def __call__(self, query: str, chunks: list[str], language: str) -> list[str]:
+        """All ``chunks``, best first."""
+        return [chunks[i] for i in self.order(query, chunks, language)]

@@ -20,7 +20,9 @@ from longbench.compression.derived import KIND, RUN_FILE, read_run_file
 from longbench.errors import LongBenchError
 from longbench.schema import Record
 
-Ranker = Callable[[str, list[str], str], list[str]]  # (query, chunks, language) -> chunks, best first
+Ranker = Callable[
+    [str, list[str], str], list[int]
+]  # (query, chunks, language) -> chunk positions, best first
 Condenser = Callable[[Record], str]  # record -> its compressed context (summary compression)
 METHODS: tuple[str, ...] = ("bm25", "dense", "summary")
 
@@ -81,7 +83,7 @@ def _source_records(task: str, source: str, e: bool, warn: Callable[[str], None]
         return iter_records(task, source, e, verify=False)
 
 
-def _check_run_file(out_dir: Path, run: dict[str, Any]) -> None:
+def check_run_file(out_dir: Path, run: dict[str, Any]) -> None:
     old = read_run_file(out_dir)
     if old is None:
         return
@@ -93,7 +95,7 @@ def _check_run_file(out_dir: Path, run: dict[str, Any]) -> None:
             )
 
 
-def _write_run_file(out_dir: Path, run: dict[str, Any], tasks: list[str]) -> None:
+def write_run_file(out_dir: Path, run: dict[str, Any], tasks: list[str]) -> None:
     import json
 
     from longbench.outputs import write_atomic
@@ -139,16 +141,17 @@ def compress(
         "e": e,
         "settings": asdict(settings),
     }
-    _check_run_file(out_dir, run)
-    _write_run_file(out_dir, run, tasks)
     summary = CompressSummary(out_dir=out_dir)
 
     def warn(message: str) -> None:
         summary.warnings.append(message)
         say(message)
 
-    for task in tasks:
-        records = list(islice(_source_records(task, source, e, warn), limit))
+    # every task's records are read and validated first: bad input leaves no output behind
+    sources = {task: list(islice(_source_records(task, source, e, warn), limit)) for task in tasks}
+    check_run_file(out_dir, run)
+    write_run_file(out_dir, run, tasks)
+    for task, records in sources.items():
         path = out_dir / get_task(task, e).file_name(e)
         with PredictionWriter(path) as writer:
             pending = [record for record in records if record["_id"] not in writer.done_ids]
@@ -167,16 +170,16 @@ def _compress_record(
         return {**record, "context": condenser(record)}
     assert ranker is not None
     chunks = split_chunks(record["context"], settings.chunk_size)
-    ranked = ranker(record["input"], chunks, record["language"])
+    ranked = [chunks[i] for i in ranker(record["input"], chunks, record["language"])]
     return retrieval_record(record, ranked, settings.context_words)
 
 
 def bm25_ranker(tokens: str) -> Ranker:
     """The reference's character-level BM25 (``tokens="characters"``) or word-level BM25 (``"words"``)."""
-    from longbench.compression.bm25 import TOKEN_CHOICES, rank_reference, rank_words
+    from longbench.compression.bm25 import TOKEN_CHOICES, order_reference, order_words
 
     if tokens not in TOKEN_CHOICES:
         raise LongBenchError(f"--bm25-tokens {tokens!r}: expected one of {', '.join(TOKEN_CHOICES)}")
     if tokens == "characters":
-        return lambda query, chunks, language: rank_reference(query, chunks)
-    return rank_words
+        return lambda query, chunks, language: order_reference(query, chunks)
+    return order_words
