@@ -1,4 +1,5 @@
-"""The ``longbench`` command line: ``tasks``, ``download``, ``eval``, ``compare``, ``predict``, ``run``.
+"""The ``longbench`` command line: ``tasks``, ``download``, ``eval``, ``compare``, ``predict``, ``run``,
+``compress``.
 
 Each subcommand parses its arguments and calls the library; the library never imports this module.
 """
@@ -15,6 +16,7 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
+    from longbench.compression.pipeline import CompressSettings, Ranker
     from longbench.report_extras import ReportOptions
     from longbench.runner import PredictSummary
     from longbench.tasks import Task
@@ -225,12 +227,23 @@ def _predict_tasks(args: argparse.Namespace) -> list[Task]:
     from longbench.tasks import select_tasks
 
     names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
+    if names is None and args.category is None:
+        names = _derived_tasks(args.data)  # a derived folder: the tasks it holds
     if names is None and args.category is None and args.data.endswith(".jsonl"):
         named = task_of_file(args.data)  # a single task file: predict just that task
         if named is None:
             raise LongBenchError(f"--data {args.data}: name the file's task with --tasks")
         names = [named[0]]
     return select_tasks(names, args.category, e=args.e)
+
+
+def _derived_tasks(data: str) -> list[str] | None:
+    from longbench.compression.derived import is_derived, read_run_file
+
+    run = read_run_file(data) if is_derived(data) else None
+    if run is None:
+        return None
+    return list(run.get("tasks", [])) or None
 
 
 def _create_backend(args: argparse.Namespace) -> Backend:
@@ -256,14 +269,17 @@ def _create_backend(args: argparse.Namespace) -> Backend:
 
 
 def _predict(args: argparse.Namespace) -> PredictSummary:
+    from longbench.compression.derived import compressed_model_name, compression_entry
     from longbench.runner import model_name_from, predict
 
     for value, option in (
         (args.batch_size, "--batch-size"),
         (args.limit, "--limit"),
         (args.max_length, "--max-length"),
+        (args.top_k, "--top-k"),
     ):
         _positive(value, option)
+    compression = compression_entry(args.data, args.top_k)
     shard = _parse_shard(args.shard)
     tasks = _predict_tasks(args)
     out = args.out if args.out is not None else Path("pred_e" if args.e else "pred")
@@ -280,8 +296,9 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
             shard=shard,
             batch_size=args.batch_size,
             dump_prompts=args.dump_prompts,
-            model_name=args.model_name or model_name_from(args.model),
+            model_name=args.model_name or compressed_model_name(model_name_from(args.model), compression),
             verify=args.verify,
+            top_k=args.top_k,
         )
     finally:
         backend.close()
@@ -399,6 +416,136 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="I/N",
         help="only shard I of N (0-based), written as <task>.shard-I-of-N.jsonl; shards may share a folder",
     )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        metavar="K",
+        help='with --data a folder from `longbench compress`: the context is "".join(retrieved[:K]), as in the '
+        "reference's retrieval pred.py (the folder name gets a -<method>-c<size>-top<K> suffix)",
+    )
+    _add_backend_arguments(parser)
+
+
+def _compress_settings(args: argparse.Namespace) -> CompressSettings:
+    from longbench.compression.pipeline import CompressSettings
+
+    _positive(args.chunk_size, "--chunk-size")
+    _positive(args.limit, "--limit")
+    if args.method == "dense" and not args.embedder:
+        raise LongBenchError("--method dense needs --embedder MODEL (e.g. facebook/mcontriever)")
+    if args.method == "summary" and not args.model:
+        raise LongBenchError("--method summary needs --model M (and its --backend options)")
+    if args.v2 and (args.method == "summary" or args.data in ("hub", "sample")):
+        raise LongBenchError("--v2 needs --method bm25 or dense and --data a LongBench v2 data file")
+    return CompressSettings(
+        method=args.method,
+        chunk_size=args.chunk_size,
+        bm25_tokens=args.bm25_tokens if args.method == "bm25" else "characters",
+        embedder=args.embedder if args.method == "dense" else None,
+        model=args.model if args.method == "summary" else None,
+    )
+
+
+def _compress_ranker(args: argparse.Namespace) -> Ranker:
+    from longbench.compression.pipeline import bm25_ranker
+
+    if args.method == "dense":
+        from longbench.compression.dense import DenseRanker
+
+        return DenseRanker(args.embedder, device=args.device, batch_size=args.batch_size).order
+    return bm25_ranker(args.bm25_tokens)
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from longbench.compression import DEFAULT_TASKS, SUMMARY_TASKS
+    from longbench.compression.pipeline import compress
+    from longbench.tasks import select_tasks
+
+    settings = _compress_settings(args)
+    out = args.out or Path("compressed") / (("v2-" if args.v2 else "") + settings.folder_name())
+    if args.v2:
+        from longbench.compression.v2 import compress_v2
+
+        print(f"compressing LongBench v2 into {out}: {settings.label()}", file=sys.stderr)
+        written, skipped = compress_v2(
+            Path(args.data), out, settings, _compress_ranker(args), limit=args.limit
+        )
+        print(f"{out}: {written} records compressed, {skipped} already there")
+        return 0
+    default = SUMMARY_TASKS if args.method == "summary" else DEFAULT_TASKS
+    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else list(default)
+    tasks = [task.name for task in select_tasks(names, None, e=args.e)]
+    print(f"compressing {len(tasks)} tasks into {out}: {settings.label()}", file=sys.stderr)
+    if args.method == "summary":
+        from longbench.compression.summary import SegmentSummarizer
+
+        backend = _create_backend(args)
+        try:
+            summarizer = SegmentSummarizer(backend, args.chunk_size)
+            summary = compress(
+                args.data, out, tasks, settings, condenser=summarizer, e=args.e, limit=args.limit
+            )
+        finally:
+            backend.close()
+    else:
+        summary = compress(
+            args.data, out, tasks, settings, ranker=_compress_ranker(args), e=args.e, limit=args.limit
+        )
+    written, skipped = sum(summary.written.values()), sum(summary.skipped.values())
+    print(f"{out}: {written} records compressed, {skipped} already there")
+    return 0
+
+
+def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method", choices=("bm25", "dense", "summary"), default="bm25", help="(default bm25)"
+    )
+    parser.add_argument(
+        "--bm25-tokens",
+        choices=("characters", "words"),
+        default="characters",
+        help="characters: the reference exactly (rank_bm25 fed raw strings, so it scores characters); "
+        "words: word-level BM25 (lower-cased words, jieba for Chinese) (default characters)",
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=500, metavar="N", help="words per chunk (paper: 200, 500)"
+    )
+    parser.add_argument(
+        "--embedder", metavar="MODEL", help="dense: Hugging Face encoder, e.g. facebook/mcontriever"
+    )
+    parser.add_argument("--model", metavar="ID_OR_PATH", help="summary: the summarizing model")
+    parser.add_argument(
+        "--backend",
+        choices=("transformers", "openai", "vllm"),
+        default="transformers",
+        help="summary: (default transformers)",
+    )
+    parser.add_argument(
+        "--tasks",
+        metavar="A,B",
+        help="comma-separated tasks (default: the reference's eight QA tasks; summary: "
+        "the four summarization tasks)",
+    )
+    parser.add_argument("--e", action="store_true", help="LongBench-E files")
+    parser.add_argument(
+        "--v2",
+        action="store_true",
+        help="--data is a LongBench v2 data file (.jsonl, .jsonl.gz or .json): write each record's "
+        "retrieved_context ({c_idx, content}, best first) for v2's RAG mode",
+    )
+    parser.add_argument(
+        "--data", default="hub", metavar="hub|sample|PATH", help="data source, as for predict"
+    )
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N records of each task")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="derived folder (default compressed/<method>-c<N>)"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="dense: texts per batch")
+    parser.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="dense and summary: where to run")
+    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
+    parser.add_argument("--chat-template", default="auto", metavar="none|auto|PATH")
+    parser.add_argument("--trust-remote-code", action="store_true")
+    parser.add_argument("--revision", metavar="REV")
     _add_backend_arguments(parser)
 
 
@@ -483,6 +630,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"
     )
     run.set_defaults(func=_cmd_run)
+
+    compress = sub.add_parser(
+        "compress",
+        help="compress contexts by retrieval or summary into a derived data folder (predict --data it)",
+        description="Write a derived data folder: each record plus `retrieved` (its chunks ranked best first) "
+        "and the reference's 1,500-word `context`. Re-run to resume.",
+    )
+    _add_compress_arguments(compress)
+    compress.set_defaults(func=_cmd_compress)
     return parser
 
 

@@ -57,7 +57,6 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-
 def json_line(record: dict[str, Any]) -> bytes:
     """One record as a UTF-8 JSON line (non-ASCII kept, as the reference writes it)."""
     return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")

@@ -56,6 +56,7 @@ _MUST_MATCH: tuple[str, ...] = (
     "model_id",
     "model_fingerprint",
     "tokenizer_fingerprint",
+    "compression",
 )
 _ADVICE = "use another --out or --model-name, or delete the folder to start over"
 _VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
@@ -112,20 +113,38 @@ def select_shard(records: list[Record], index: int, count: int) -> list[Record]:
     return records[index::count]
 
 
-def load_records(task: Task, data: str, e: bool, limit: int | None, verify: bool = True) -> list[Record]:
+def load_records(
+    task: Task, data: str, e: bool, limit: int | None, verify: bool = True, top_k: int | None = None
+) -> list[Record]:
     """The first ``limit`` records of ``task`` from ``data`` (all when None); duplicate ids are an error."""
-    records = list(stream_records(task, data, e, limit, None, verify))
+    records = list(stream_records(task, data, e, limit, None, verify, top_k))
     scan_ids(iter(records), task, data)
     return records
 
 
 def stream_records(
-    task: Task, data: str, e: bool, limit: int | None, shard: tuple[int, int] | None, verify: bool = True
+    task: Task,
+    data: str,
+    e: bool,
+    limit: int | None,
+    shard: tuple[int, int] | None,
+    verify: bool = True,
+    top_k: int | None = None,
 ) -> Iterator[Record]:
-    """The first ``limit`` records of ``task`` from ``data``, then this shard's share, read lazily."""
+    """The first ``limit`` records of ``task`` from ``data``, then this shard's share, read lazily.
+
+    With ``top_k``, ``data`` is a derived folder (``longbench compress``) and each context is the first
+    ``top_k`` retrieved chunks joined.
+    """
+    from longbench.compression.derived import iter_retrieval_records
     from longbench.loading import iter_records
 
-    records = islice(iter_records(task.name, data, e, verify=verify), limit)
+    source = (
+        iter_records(task.name, data, e, verify=verify)
+        if top_k is None
+        else iter_retrieval_records(task.name, data, e, top_k)
+    )
+    records = islice(source, limit)
     return islice(records, shard[0], None, shard[1]) if shard else records
 
 
@@ -385,16 +404,22 @@ def predict(
     model_name: str | None = None,
     notify: Callable[[str], None] | None = None,
     verify: bool = True,
+    top_k: int | None = None,
 ) -> PredictSummary:
     """Predict ``tasks`` into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
 
     ``batch_size`` is recorded in run.json (the backend was built with it). With ``dump_prompts`` the final
     model inputs are written to that file and nothing is generated. ``verify=False`` reads data files named
     like released ones without checking their checksums (the user's own files); it is recorded in run.json.
+    With ``top_k``, ``data`` is a derived folder and each context is its first ``top_k`` retrieved chunks; the
+    compression settings go into run.json and, without ``model_name``, into the folder name.
     """
+    from longbench.compression.derived import compressed_model_name, compression_entry
+
+    compression = compression_entry(data, top_k)
     say = notify or (lambda message: print(message, file=sys.stderr))
     described_model = str(backend.describe().get("model") or "")
-    name = model_name or model_name_from(described_model)
+    name = model_name or compressed_model_name(model_name_from(described_model), compression)
     folder = out_dir / name
     summary = PredictSummary(out_dir=folder, model_name=name)
     budget = _budgets(backend, [n for n in dict.fromkeys([name, described_model]) if n], max_length, say)
@@ -402,7 +427,7 @@ def predict(
         select_shard([], *shard)  # checks the shard numbers
 
     def shard_records(task: Task) -> Iterator[Record]:
-        return stream_records(task, data, e, limit, shard, verify)
+        return stream_records(task, data, e, limit, shard, verify, top_k)
 
     if dump_prompts is not None:
         summary.dumped = _dump_prompts(backend, tasks, shard_records, budget, dump_prompts)
@@ -411,7 +436,19 @@ def predict(
     try:
         with OutputLock(output_file(folder, ".predict", ".lock", shard)).acquire(str(folder)):
             return _predict_locked(
-                backend, tasks, data, shard_records, summary, budget, say, e, shard, verify, batch_size, limit
+                backend,
+                tasks,
+                data,
+                shard_records,
+                summary,
+                budget,
+                say,
+                e,
+                shard,
+                verify,
+                batch_size,
+                limit,
+                compression,
             )
     except OSError as error:  # the output folder cannot be created or written (read-only, full, ...)
         where = error.filename or folder
@@ -431,10 +468,12 @@ def _predict_locked(
     verify: bool,
     batch_size: int,
     limit: int | None,
+    compression: dict[str, Any] | None,
 ) -> PredictSummary:
     """The run itself, while this process holds the output lock."""
     folder = summary.out_dir
     settings = _settings(backend, summary.model_name, data, e, shard, batch_size, limit, verify)
+    settings["compression"] = compression
     run_path = output_file(folder, RUN_STEM, ".json", shard)
     old = _read_run_file(run_path)
     if backend.tokenizer is None:

@@ -142,7 +142,9 @@ def configure_cpu_threads() -> int:
     import torch
 
     if not os.environ.get("OMP_NUM_THREADS"):
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        available = (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        )
         torch.set_num_threads(cpu_threads(available, _cgroup_cpu_quota(), os.getloadavg()[0]))
     return torch.get_num_threads()
 
