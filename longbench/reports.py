@@ -308,7 +308,6 @@ def _ci95(result: ModelResult) -> dict[str, object]:
 
 
 def _summary_json(result: ModelResult) -> str:
-
     summary = {
         "model": result.name,
         "prediction_dirs": [str(d) for d in result.predictions.dirs],
