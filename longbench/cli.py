@@ -606,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="paired comparison of two prediction folders on the same samples",
         description="Score two prediction folders of the same samples and compare them per task, category and "
-        "average: both scores, the difference, a paired bootstrap 95%% interval and p-value.",
+        "average: both scores, the difference, a paired bootstrap 95% interval and p-value.",
     )
     compare.add_argument("pred_a", type=Path, metavar="PRED_A", help="pred/<model A> folder")
     compare.add_argument("pred_b", type=Path, metavar="PRED_B", help="pred/<model B> folder")

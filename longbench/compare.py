@@ -11,8 +11,8 @@ three comparisons of equal models.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,15 @@ from longbench.evaluation import ModelResult, evaluate
 from longbench.predictions import Prediction
 from longbench.published import PAPER_CATEGORIES, display_name, paper_layout
 from longbench.reports import Table, category_scores
-from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_p, interval, levels, paired_resamples
+from longbench.stats import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    Levels,
+    bootstrap_p,
+    interval,
+    levels,
+    paired_resamples,
+)
 
 ALPHA = 0.05
 
@@ -146,29 +154,27 @@ def _score_one(folder: Path, corrected: bool, workers: int | None) -> ModelResul
 
 
 def _rows(
-    a_scores: dict[str, float],
-    b_scores: dict[str, float],
-    diffs: dict[str, np.ndarray],
-    observed: dict[str, float],
+    a_scores: Mapping[str, float | None],
+    b_scores: Mapping[str, float | None],
+    diffs: Mapping[str, np.ndarray],
+    observed: Mapping[str, float],
 ) -> dict[str, Row]:
-    return {
-        key: Row(
-            a=round(a_scores[key], 2),
-            b=round(b_scores[key], 2),
-            diff=round(a_scores[key] - b_scores[key], 2),
-            ci95=interval(diffs[key]),
-            p=round(bootstrap_p(diffs[key], observed[key]), 4),
-        )
-        for key in diffs
-        if a_scores.get(key) is not None and b_scores.get(key) is not None
-    }
+    """A row for every key with both scores: the printed scores' difference, its interval and p-value."""
+    rows = {}
+    for key, resampled in diffs.items():
+        a, b = a_scores.get(key), b_scores.get(key)
+        if a is None or b is None:
+            continue
+        p = round(bootstrap_p(resampled, observed[key]), 4)
+        rows[key] = Row(a=round(a, 2), b=round(b, 2), diff=round(a - b, 2), ci95=interval(resampled), p=p)
+    return rows
 
 
-def compare_results(a: ModelResult, b: ModelResult) -> Comparison:
-    """Pair the samples of two scored models and compare them at every level."""
-    missing = sorted(set(a.scores) ^ set(b.scores))
-    if missing:
-        raise LongBenchError(f"compare: {missing[0]}: present in only one of the two folders")
+def pair_samples(a: ModelResult, b: ModelResult) -> dict[str, list[tuple[Prediction, float, float]]]:
+    """Task -> (record of A, score of A, score of B) for each sample; LongBenchError naming a task that differs."""
+    only_one = sorted(set(a.scores) ^ set(b.scores))
+    if only_one:
+        raise LongBenchError(f"compare: {only_one[0]}: present in only one of the two folders")
     samples: dict[str, list[tuple[Prediction, float, float]]] = {}
     for task in a.scores:
         order = _pair_task(task, a.predictions.tasks[task], b.predictions.tasks[task])
@@ -177,38 +183,51 @@ def compare_results(a: ModelResult, b: ModelResult) -> Comparison:
             (record, s.score, b_scores[j].score)
             for record, s, j in zip(a.predictions.tasks[task], a.scores[task].samples, order, strict=True)
         ]
-    per_a = {t: [x[1] for x in rows] for t, rows in samples.items()}
-    per_b = {t: [x[2] for x in rows] for t, rows in samples.items()}
-    layouts = {lang: paper_layout(lang) for lang in ("en", "zh")}
-    boot = levels(paired_resamples(per_a, per_b), layouts)
-    observed_tasks = {t: 100 * (np.mean(per_a[t]) - np.mean(per_b[t])) for t in per_a}
-    observed = levels({t: np.array([v]) for t, v in observed_tasks.items()}, layouts)
-    tasks = _rows(
+    return samples
+
+
+def _task_rows(a: ModelResult, b: ModelResult, boot: Levels, observed: Levels) -> dict[str, Row]:
+    """Every task's row, with Holm's adjusted p-value over the tasks."""
+    rows = _rows(
         {t: a.task_score(t) for t in a.scores},
         {t: b.task_score(t) for t in b.scores},
         boot.tasks,
-        observed_tasks,
+        {t: float(v[0]) for t, v in observed.tasks.items()},
     )
-    adjusted = holm([row.p for row in tasks.values()])
-    tasks = {
-        t: Row(**{**row.__dict__, "p_holm": round(h, 4)})
-        for (t, row), h in zip(tasks.items(), adjusted, strict=True)
-    }
+    adjusted = holm([row.p for row in rows.values()])
+    return {t: replace(row, p_holm=round(h, 4)) for (t, row), h in zip(rows.items(), adjusted, strict=True)}
+
+
+def _table_rows(
+    a: ModelResult, b: ModelResult, boot: Levels, observed: Levels
+) -> tuple[dict[str, dict[str, Row]], dict[str, Row]]:
+    """Per language: the category rows, and the average row when the table is complete."""
     categories, average = {}, {}
-    for lang in layouts:
+    for lang in boot.categories:
         a_cat, b_cat = category_scores(a, lang), category_scores(b, lang)
         obs = {c: float(v[0]) for c, v in observed.categories[lang].items()}
         categories[lang] = _rows(a_cat, b_cat, boot.categories[lang], obs)
         if lang in boot.averages:
-            avg = _rows(
-                {"Avg": a_cat["Avg"]},
-                {"Avg": b_cat["Avg"]},
-                {"Avg": boot.averages[lang]},
-                {"Avg": float(observed.averages[lang][0])},
-            )  # type: ignore[dict-item]
-            average.update({lang: avg["Avg"]} if avg else {})
+            obs_avg = {"Avg": float(observed.averages[lang][0])}
+            row = _rows(a_cat, b_cat, {"Avg": boot.averages[lang]}, obs_avg)
+            average.update({lang: row["Avg"]} if row else {})
+    return categories, average
+
+
+def compare_results(a: ModelResult, b: ModelResult) -> Comparison:
+    """Pair the samples of two scored models and compare them at every level."""
+    samples = pair_samples(a, b)
+    per_a = {t: [x[1] for x in rows] for t, rows in samples.items()}
+    per_b = {t: [x[2] for x in rows] for t, rows in samples.items()}
+    layouts = {lang: paper_layout(lang) for lang in ("en", "zh")}
+    boot = levels(paired_resamples(per_a, per_b), layouts)
+    # the observed differences, unrounded, through the same arithmetic (one "resample": the data itself)
+    observed = levels({t: np.array([100 * (np.mean(per_a[t]) - np.mean(per_b[t]))]) for t in per_a}, layouts)
+    categories, average = _table_rows(a, b, boot, observed)
     signature = " ; ".join(sorted({a.signature(), b.signature()}))
-    return Comparison(a.name, b.name, tasks, categories, average, samples, signature)
+    return Comparison(
+        a.name, b.name, _task_rows(a, b, boot, observed), categories, average, samples, signature
+    )
 
 
 def compare_folders(a: Path, b: Path, corrected: bool = False, workers: int | None = None) -> Comparison:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 0.3em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; white-space: nowrap; }
 td { text-align: right; } td:first-child, th:first-child { text-align: left; }
 tr.published td { color: #666; font-style: italic; }
 .signature { font-family: monospace; font-size: 0.8em; color: #555; word-break: break-all; }

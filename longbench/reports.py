@@ -289,9 +289,25 @@ def partial_tasks(result: ModelResult) -> dict[str, dict[str, int]]:
     }
 
 
-def _summary_json(result: ModelResult) -> str:
-    from longbench.stats import ci95
+def _ci95(result: ModelResult) -> dict[str, object]:
+    """``summary.json``'s ``ci95``; with LongBench-E also task -> bucket -> [lo, hi] (result.json's shape)."""
+    from longbench.scoring import bucket_of
+    from longbench.stats import ci95, interval, task_resamples
 
+    intervals = ci95(result.bootstrap)
+    if result.e:
+        samples: dict[tuple[str, str], list[float]] = {}
+        for task, scores in result.scores.items():
+            for sample, length in zip(scores.samples, scores.lengths or [], strict=True):
+                samples.setdefault((task, bucket_of(length)), []).append(sample.score)
+        buckets: dict[str, dict[str, list[float]]] = {}
+        for (task, bucket), values in task_resamples(samples).items():
+            buckets.setdefault(task, {})[bucket] = interval(values)
+        intervals["buckets"] = buckets
+    return intervals
+
+
+def _summary_json(result: ModelResult) -> str:
     summary = {
         "model": result.name,
         "prediction_dirs": [str(d) for d in result.predictions.dirs],
@@ -301,7 +317,7 @@ def _summary_json(result: ModelResult) -> str:
         "recursion_zeroed": result.recursion_zeroed,
         "warnings": result.predictions.warnings,
         "partial": partial_tasks(result),
-        "ci95": ci95(result.bootstrap),
+        "ci95": _ci95(result),
         "bootstrap": {"resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED, "interval": "percentile"},
     }
     return json.dumps(summary, ensure_ascii=False, indent=2) + "\n"

@@ -13,13 +13,16 @@ buffering, a loop that draws one row at a time gives the same indices, which the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 0
+
+K = TypeVar("K", bound=Hashable)
 
 
 def resample_indices(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
@@ -28,8 +31,8 @@ def resample_indices(rng: np.random.Generator, n: int, resamples: int) -> np.nda
 
 
 def task_resamples(
-    samples: Mapping[str, Sequence[float]], resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
-) -> dict[str, np.ndarray]:
+    samples: Mapping[K, Sequence[float]], resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+) -> dict[K, np.ndarray]:
     """Task -> the task score (x100) of each resample, a vector of ``resamples`` numbers."""
     rng = np.random.default_rng(seed)
     result = {}

@@ -150,9 +150,8 @@ def test_category_table_matches_task_means(tmp_path: Path) -> None:
         categories = [
             sum(expected[t] for t in tasks) / len(tasks) for tasks in paper_layout(language).values()
         ]
-        want = [f"{sum(categories) / 6:.1f}"] + [
-            f"{v:.1f}" for v in categories
-        ]  # the paper's order: Avg first
+        # the paper's order: Avg first
+        want = [f"{sum(categories) / 6:.1f}"] + [f"{v:.1f}" for v in categories]
         row = (out / csv_name).read_text().splitlines()[1].split(",")
         assert row == ["full", *want]
 

@@ -47,3 +47,18 @@ def test_e_tables_by_task_and_by_category(tmp_path: Path) -> None:
         values = [result.scores[t].bucket_scores()[b] for t in ("hotpotqa", "2wikimqa")]
         assert cell == f"{sum(values) / 2:.2f}" and not any(math.isnan(v) for v in values)
     assert [t.title for t in tables([result])] == [by_task.title, by_category.title]
+
+
+def test_e_summary_has_bucket_intervals(tmp_path: Path) -> None:
+    from longbench.reports import output_files
+
+    model = tmp_path / "toy"
+    _write(model / "hotpotqa.jsonl", _rows(30, 2))
+    (result,) = evaluate([model], e=True, workers=1)
+    summary = json.loads(output_files([result], tmp_path / "out")[tmp_path / "out" / "summary.json"])
+    buckets = summary["ci95"]["buckets"]["hotpotqa"]
+    scores = result.scores["hotpotqa"].bucket_scores()
+    # lengths cycle 100/5000/9000 and every second sample is right: buckets differ, each interval holds its score
+    assert set(buckets) == {"0-4k", "4-8k", "8k+"}
+    for bucket, (lo, hi) in buckets.items():
+        assert lo <= scores[bucket] <= hi and lo < hi

@@ -125,3 +125,19 @@ def test_eval_writes_valid_png_and_svg(tmp_path: Path) -> None:
         assert (out / "plots" / f"{name}.png").read_bytes().startswith(PNG_MAGIC)
         root = ET.parse(out / "plots" / f"{name}.svg").getroot()
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
+
+
+def test_plots_without_matplotlib_is_one_clear_line_and_no_output(tmp_path: Path) -> None:
+    """matplotlib made unimportable in the child process: the extra is named, nothing is written."""
+    model = tmp_path / "pred" / "alpha"
+    _write(model / "hotpotqa.jsonl", [{"pred": "a", "answers": ["a"], "all_classes": None}])
+    out = tmp_path / "out"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.figure'] = None\n"
+        "from longbench.cli import main\n"
+        f"sys.exit(main(['eval', {str(model)!r}, '--plots', '--out', {str(out)!r}, '--workers', '1']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "longbench[plots]" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
