@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 BLOCK_TORCH = (
-    "import sys; sys.modules['torch'] = None; "
-    "from longbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    "import sys; sys.modules['torch'] = None; from longbench.cli import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

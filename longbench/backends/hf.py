@@ -161,7 +161,9 @@ def configure_cpu_threads() -> int:
     import torch
 
     if not os.environ.get("OMP_NUM_THREADS"):
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        available = (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        )
         torch.set_num_threads(cpu_threads(available, _cgroup_cpu_quota(), os.getloadavg()[0]))
     return torch.get_num_threads()
 
@@ -468,7 +470,9 @@ class TransformersBackend(Backend):
         )
         if not torch_available():  # the tokenizer alone: enough for --dump-prompts, not for generating
             self.placement = Placement("cpu", ("cpu",))
-            self.spec = EngineSpec(resolved_model.load, revision, "float32", attn_implementation, trust_remote_code)
+            self.spec = EngineSpec(
+                resolved_model.load, revision, "float32", attn_implementation, trust_remote_code
+            )
             self.attn_used = None
             self.cpu_threads = None
             self._engine = None
