@@ -251,6 +251,10 @@ def _create_backend(args: argparse.Namespace) -> Backend:
     from longbench.tinymodel import resolve_model
 
     if args.backend == "transformers":
+        if args.dump_prompts is None:  # fail before anything is written, not at the first sample
+            from longbench.backends.hf import require_torch
+
+            require_torch()
         return create_backend(
             "transformers",
             model=resolve_model(args.model),

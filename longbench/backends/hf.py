@@ -35,6 +35,28 @@ FIT_FRACTION = 0.7  # the weights may use this share of one GPU; the rest is lef
 _WINDOW_BATCHES = 4  # batches read ahead per device: enough to sort by length, bounded in memory
 
 
+TORCH_MISSING = (
+    "the transformers backend needs PyTorch to generate: pip install torch (https://pytorch.org/get-started); "
+    "--dump-prompts works without it"
+)
+
+
+def torch_available() -> bool:
+    """Whether PyTorch can be imported (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:  # a module object without a spec stands in for it
+        return True
+
+
+def require_torch() -> None:
+    """Raise one line saying what to install when PyTorch is missing."""
+    if not torch_available():
+        raise LongBenchError(TORCH_MISSING)
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     """True for a CUDA out-of-memory error (``torch.OutOfMemoryError`` or a RuntimeError saying so)."""
     import torch
@@ -449,6 +471,16 @@ class TransformersBackend(Backend):
             if self.reference_format is not None
             else chat_template_from_option(chat_template, self.tokenizer)
         )
+        if not torch_available():  # the tokenizer alone: enough for --dump-prompts, not for generating
+            self.placement = Placement("cpu", ("cpu",))
+            self.spec = EngineSpec(
+                resolved_model.load, revision, "float32", attn_implementation, trust_remote_code
+            )
+            self.attn_used = None
+            self.cpu_threads = None
+            self._engine = None
+            self._pool = None
+            return
         gpus = _gpu_memory()
         on_gpu = bool(gpus) and device != "cpu"
         gpu_dtype = resolve_dtype(dtype, Placement("single", ("cuda:0",))) if on_gpu else "float32"
@@ -544,6 +576,7 @@ class TransformersBackend(Backend):
 
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
         """Read a bounded window of requests ahead (a few batches per device), sort and batch within it."""
+        require_torch()
         pending = iter(requests)
         workers = len(self.placement.devices) if self.placement.kind == "data_parallel" else 1
         window = self.batch_size * _WINDOW_BATCHES * workers
@@ -568,6 +601,7 @@ class TransformersBackend(Backend):
         return GenerationResult(request, text, None, len(job.ids), len(output))
 
     def _local_engine(self) -> TokenEngine:
+        require_torch()
         if self._engine is None:
             if self.placement.kind == "sharded":
                 model = load_model(self.spec, None, device_map="auto")
