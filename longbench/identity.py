@@ -71,10 +71,11 @@ def _content_digest(path: Path, size: int) -> bytes:
 def output_settings(described: Mapping[str, Any]) -> dict[str, Any]:
     """The settings in ``described`` (a backend's ``describe()``) that can change a prediction.
 
-    The batch size is left out on the CPU, where batched greedy output equals one-at-a-time output (tested);
-    on accelerators padding changes the kernels' arithmetic, so there it counts."""
+    The batch size is left out where the backend reports batch-invariant output (greedy float32 on the CPU:
+    batched output equals one-at-a-time output, tested); on accelerators padding changes the kernels'
+    arithmetic, so there it counts."""
     settings = {key: described[key] for key in OUTPUT_SETTINGS if key in described}
-    if described.get("placement") == "cpu":
+    if described.get("batch_invariant") is True or described.get("placement") == "cpu":
         settings.pop("batch_size", None)
     return settings
 
