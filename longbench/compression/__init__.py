@@ -3,7 +3,7 @@ embeddings) or summarized, written as a derived data folder that ``longbench pre
 
 ``chunking`` splits and counts words as the reference does; ``bm25`` and ``dense`` rank chunks; ``summary``
 condenses segments with a model; ``derived`` owns the derived folder (its run file, its records); ``pipeline``
-runs a whole compression, resumably.
+runs a whole compression, resumably; ``v2`` writes LongBench v2's ``retrieved_context``.
 """
 
 from __future__ import annotations
