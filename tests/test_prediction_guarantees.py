@@ -34,6 +34,15 @@ TREC_IDS = [record["_id"] for record in iter_records("trec", "sample")]  # 5 sam
 
 
 @pytest.fixture
+def secret_env(monkeypatch, tiny_model: Path) -> None:
+    """No hub and no real key for the OpenAI backend (it only ever reaches the loopback server)."""
+    monkeypatch.setenv("LONGBENCH_CACHE", str(tiny_model.parent))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+@pytest.fixture
 def cli_env(tiny_model: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -315,3 +324,38 @@ def test_the_transformers_backend_reads_a_bounded_window_ahead(tiny_model: Path,
     assert first.ok and first.request.id.startswith("id")
     assert len(pulled) <= 2 * 8  # a few batches ahead, not the whole input
     results.close()
+
+
+def test_the_openai_backend_takes_requests_as_slots_free(secret_env) -> None:
+    """Against the loopback OpenAI test server: with 4 requests in flight at most, the backend has taken only
+    a few requests from an endless input when the first result arrives."""
+    from openai_server import FakeOpenAIServer
+
+    from longbench.backends.openai_api import OpenAIBackend
+
+    pulled: list[int] = []
+
+    def endless() -> Iterator[GenerationRequest]:
+        for number in count():
+            pulled.append(number)
+            if number > 100:
+                raise AssertionError("the backend reads the whole input before sending")
+            yield GenerationRequest(f"id{number}", "qasper", f"prompt {number}", True, 8, False)
+
+    with FakeOpenAIServer() as server:
+        backend = OpenAIBackend(
+            model="fake-model",
+            base_urls=[server.url],
+            api_key_env=None,
+            concurrency=4,
+            request_timeout=5.0,
+            tokenizer="builtin:tiny",
+        )
+        try:
+            results = backend.generate(endless())
+            first = next(results)
+            assert first.ok, first.error
+            assert len(pulled) <= 4 + 4  # the slots in flight and the ones just freed, not the whole input
+            results.close()
+        finally:
+            backend.close()
