@@ -1,9 +1,10 @@
 """The prediction run: samples in, one crash-safe prediction file per task out, with a ``run.json`` record.
 
-The runner first reads every task's samples once (first ``limit``, then this shard's share) to check them and
-count them, keeping only their ids. It then streams them again: samples already in ``<out>/<model>/<task>.jsonl``
-are skipped without building their prompts, and each other prompt (template filled, middle truncated to the
-model's budget) is built only when the backend asks for the next request. All tasks' requests go to the backend
+The runner streams every task's samples (first ``limit``, then this shard's share): samples already in
+``<out>/<model>/<task>.jsonl`` are skipped without building their prompts, and each other prompt (template
+filled, middle truncated to the model's budget) is built only when the backend asks for the next request.
+Right after the first prediction, every task's data is read through once more, keeping only the ids, to check
+every line and count the samples. All tasks' requests go to the backend
 as one lazily consumed iterable, so that engines and servers batch continuously across task boundaries while
 memory and the time to the first prediction do not grow with the number of samples. Each prediction is
 appended to its task's file, whole or not at all, as it arrives. Failures go to ``errors.jsonl`` and are
