@@ -138,13 +138,14 @@ def data_file_sha256(
     cache_dir: str | os.PathLike[str] | None = None,
     endpoint: str | None = None,
 ) -> str:
-    """The sha256 of the file :func:`iter_records` reads for ``task``: the released checksum for a released
-    file that is verified (checked already, so not read again), else computed from the file's bytes."""
+    """The sha256 of the file :func:`iter_records` reads for ``task``: for a released file name with ``verify``,
+    the released checksum once the file is checked against it, else computed from the file's bytes."""
     name = get_task(task, e).name
     data_file = _locate(
         name, source, e, released_checksums(), revision=revision, cache_dir=cache_dir, endpoint=endpoint
     )
     if verify and data_file.expected is not None:
+        _verify(data_file)  # raises ChecksumError for a file that is not the released one
         return data_file.expected.sha256
     with data_file.open() as stream:
         return stream_digest(stream)[0]

@@ -1,9 +1,10 @@
 """The prediction run: samples in, one crash-safe prediction file per task out, with a ``run.json`` record.
 
-The runner first reads every task's samples once (first ``limit``, then this shard's share) to check them and
-count them, keeping only their ids. It then streams them again: samples already in ``<out>/<model>/<task>.jsonl``
-are skipped without building their prompts, and each other prompt (template filled, middle truncated to the
-model's budget) is built only when the backend asks for the next request. All tasks' requests go to the backend
+The runner streams every task's samples (first ``limit``, then this shard's share): samples already in
+``<out>/<model>/<task>.jsonl`` are skipped without building their prompts, and each other prompt (template
+filled, middle truncated to the model's budget) is built only when the backend asks for the next request.
+Right after the first prediction, every task's data is read through once more, keeping only the ids, to check
+every line and count the samples. All tasks' requests go to the backend
 as one lazily consumed iterable, so that engines and servers batch continuously across task boundaries while
 memory and the time to the first prediction do not grow with the number of samples. Each prediction is
 appended to its task's file, whole or not at all, as it arrives. Failures go to ``errors.jsonl`` and are
@@ -15,6 +16,7 @@ predictions made differently (other weights, data or settings) is refused.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import platform
@@ -439,7 +441,6 @@ def predict(
                 backend,
                 tasks,
                 data,
-                shard_records,
                 summary,
                 budget,
                 say,
@@ -448,18 +449,18 @@ def predict(
                 verify,
                 batch_size,
                 limit,
+                top_k,
                 compression,
             )
-    except OSError as error:  # the output folder cannot be created or written (read-only, full, ...)
+    except OSError as error:  # e.g. the output folder cannot be created or written (read-only, full, ...)
         where = error.filename or folder
-        raise LongBenchError(f"cannot write {where}: {error.strerror or error}") from None
+        raise LongBenchError(f"{where}: {error.strerror or error}") from None
 
 
 def _predict_locked(
     backend: Backend,
     tasks: list[Task],
     data: str,
-    shard_records: Callable[[Task], Iterator[Record]],
     summary: PredictSummary,
     budget: Callable[[Task], int | None],
     say: Callable[[str], None],
@@ -468,6 +469,7 @@ def _predict_locked(
     verify: bool,
     batch_size: int,
     limit: int | None,
+    top_k: int | None,
     compression: dict[str, Any] | None,
 ) -> PredictSummary:
     """The run itself, while this process holds the output lock."""
@@ -479,12 +481,8 @@ def _predict_locked(
     if backend.tokenizer is None:
         say("notice: the backend has no tokenizer, so prompts are sent untruncated")
     started = time.perf_counter()
-    # every task's data is read (and validated) up front: a bad file fails now, not hours into the run
-    shard_ids: dict[str, list[str]] = {}
     for task in tasks:
-        ids = scan_ids(stream_records(task, data, e, limit, None, verify), task, data)
-        shard_ids[task.name] = ids[shard[0] :: shard[1]] if shard else ids
-        settings["task_samples"][task.name] = len(ids)
+        # checks a released file's checksum (with verify) once; the passes below read it unchecked
         settings["data_sha256"][task.name] = _data_sha256(task, data, e, verify)
         settings["max_length"][task.name] = budget(task)
         settings["max_new_tokens"][task.name] = task.max_new_tokens
@@ -503,16 +501,31 @@ def _predict_locked(
                 )
                 for task in tasks
             }
-            for task in tasks:
-                ids = shard_ids.pop(task.name)
-                done = sum(1 for sample_id in ids if sample_id in writers[task.name].done_ids)
-                summary.tasks[task.name] = TaskOutcome(samples=len(ids), skipped=done)
+            summary.tasks = {task.name: TaskOutcome() for task in tasks}
             records: dict[tuple[str, str], Record] = {}  # the records of the requests in flight
-            requests = _pending_requests(backend, tasks, shard_records, settings, writers, records)
-            progress = _Progress(
-                {t: o.samples - o.skipped for t, o in summary.tasks.items()}, summary.skipped
-            )
-            files.callback(progress.close)
+
+            def checked(task: Task) -> Iterator[Record]:
+                return stream_records(task, data, e, limit, shard, verify=False, top_k=top_k)
+
+            requests = _pending_requests(backend, tasks, checked, settings, writers, records)
+            progress: _Progress | None = None
+
+            def count_samples() -> _Progress:
+                # every task's data is read through once (every line checked, the samples counted) right
+                # after the first prediction: a bad file still fails within moments, not hours into the run,
+                # and the first prediction does not wait for it
+                def whole(task: Task) -> Iterator[Record]:
+                    return stream_records(task, data, e, limit, None, verify=False, top_k=top_k)
+
+                _count_samples(tasks, whole, data, shard, writers, summary, settings)
+                _write_run_file(run_path, old, settings, complete=False)
+                counted = _Progress(
+                    {t: o.samples - o.skipped - o.written - o.failed for t, o in summary.tasks.items()},
+                    summary.skipped + summary.written + summary.failed,
+                )
+                files.callback(counted.close)
+                return counted
+
             # one call for every task, so engines and servers batch continuously across task boundaries
             for result in backend.generate(requests):
                 outcome = summary.tasks[result.request.task]
@@ -525,12 +538,39 @@ def _predict_locked(
                     outcome.failed += 1
                 outcome.generated_tokens += result.generated_tokens or 0
                 summary.generated_tokens += result.generated_tokens or 0
-                progress.advance(result.request.task, result.generated_tokens or 0)
+                if progress is None:
+                    progress = count_samples()  # its bars start with this result counted
+                else:
+                    progress.advance(result.request.task, result.generated_tokens or 0)
+            if progress is None:
+                count_samples()
     finally:
         errors.close()
         summary.seconds = time.perf_counter() - started
     _write_run_file(run_path, old, settings, complete=summary.failed == 0)
     return summary
+
+
+def _count_samples(
+    tasks: list[Task],
+    whole: Callable[[Task], Iterator[Record]],
+    data: str,
+    shard: tuple[int, int] | None,
+    writers: dict[str, PredictionWriter],
+    summary: PredictSummary,
+    settings: dict[str, Any],
+) -> None:
+    """Read each task's records through once (checking every line and that ids are unique), keeping only
+    their ids: ``task_samples`` in run.json, and each task's samples in this shard and how many of them were
+    written before this run."""
+    for task in tasks:
+        ids = scan_ids(whole(task), task, data)
+        settings["task_samples"][task.name] = len(ids)
+        in_shard = ids[shard[0] :: shard[1]] if shard else ids
+        outcome = summary.tasks[task.name]
+        outcome.samples = len(in_shard)
+        done = sum(1 for sample_id in in_shard if sample_id in writers[task.name].done_ids)
+        outcome.skipped = done - outcome.written  # what this run wrote is in the writer's ids as well
 
 
 def _data_sha256(task: Task, data: str, e: bool, verify: bool) -> str:
@@ -552,7 +592,11 @@ def _pending_requests(
     written are skipped without building their prompts); each request's record is kept in ``records`` until
     its result arrives."""
     for task in tasks:
+        seen: set[str] = set()
         for record in shard_records(task):
+            if record["_id"] in seen:
+                raise InputError(f"{settings['data']} ({task.name})", f"duplicate _id {record['_id']!r}")
+            seen.add(record["_id"])
             if record["_id"] in writers[task.name].done_ids:
                 continue
             records[(task.name, record["_id"])] = record
@@ -583,4 +627,7 @@ def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, 
     try:
         write_atomic(path, json.dumps(merged, ensure_ascii=False, indent=1) + "\n")
     except OSError as error:
-        raise LongBenchError(f"cannot write {path}: {error.strerror or error}") from None
+        full = "disk full: " if error.errno == errno.ENOSPC else ""
+        raise LongBenchError(
+            f"{full}cannot write {path}: {error.strerror or error}; fix that and run the same command again"
+        ) from None

@@ -34,6 +34,15 @@ TREC_IDS = [record["_id"] for record in iter_records("trec", "sample")]  # 5 sam
 
 
 @pytest.fixture
+def secret_env(monkeypatch, tiny_model: Path) -> None:
+    """No hub and no real key for the OpenAI backend (it only ever reaches the loopback server)."""
+    monkeypatch.setenv("LONGBENCH_CACHE", str(tiny_model.parent))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+
+@pytest.fixture
 def cli_env(tiny_model: Path) -> dict[str, str]:
     return {
         **os.environ,
@@ -159,7 +168,7 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "tmpfs"
     mount.mkdir()
     made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mount)], capture_output=True
     )
     if made.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
@@ -169,15 +178,28 @@ def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=False)
 
 
-def test_a_full_disk_cuts_back_to_whole_lines_and_a_rerun_finishes(small_tmpfs: Path, cli_env) -> None:
+def test_a_full_disk_cuts_back_to_whole_lines_and_a_rerun_finishes(
+    small_tmpfs: Path, tmp_path: Path, cli_env
+) -> None:
+    # 10 records of ~4.5 kB lines on a 32 kB (8-page) tmpfs: the lock, run.json and its replacement take
+    # three pages, so the prediction file fills the rest after a few lines and a write meets ENOSPC
+    records = list(iter_records("trec", "sample"))
+    big = [{**records[n % 5], "_id": f"big{n}", "answers": [f"answer {n} " + "x" * 4000]} for n in range(10)]
+    data = tmp_path / "big.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in big), encoding="utf-8")
     out = small_tmpfs / "pred"
-    result = _predict_cli(out, cli_env)  # three 4 kB pages: run.json (two while replaced), then trec.jsonl
     predictions = out / "tiny" / "trec.jsonl"
-    assert "disk full" in result.stderr, result.stderr
+    result = _predict_cli(out, cli_env, "--data", str(data))
+    assert result.returncode == 2
+    kept = _ids(predictions)  # whole lines only
+    assert 0 < len(kept) < 10
+    assert f"disk full: {len(kept)} predictions kept in {predictions}" in _error_line(result.stderr)
+    assert json.loads((out / "tiny" / "run.json").read_text())["complete"] is False
     subprocess.run(["mount", "-o", "remount,size=1m", str(small_tmpfs)], check=True)  # space freed
-    # the fragment was cut off before the run stopped, so the re-run appends after whole lines
-    assert predictions.read_bytes().endswith(b"\n")
-    _check_cut_back_then_finish(out, result, cli_env, "disk full")
+    again = _predict_cli(out, cli_env, "--data", str(data))
+    assert again.returncode == 0, again.stderr
+    assert sorted(_ids(predictions)) == sorted(r["_id"] for r in big)  # each id once
+    assert json.loads((out / "tiny" / "run.json").read_text())["complete"] is True
 
 
 # -- what made the predictions -------------------------------------------------------------------------------
@@ -302,3 +324,38 @@ def test_the_transformers_backend_reads_a_bounded_window_ahead(tiny_model: Path,
     assert first.ok and first.request.id.startswith("id")
     assert len(pulled) <= 2 * 8  # a few batches ahead, not the whole input
     results.close()
+
+
+def test_the_openai_backend_takes_requests_as_slots_free(secret_env) -> None:
+    """Against the loopback OpenAI test server: with 4 requests in flight at most, the backend has taken only
+    a few requests from an endless input when the first result arrives."""
+    from openai_server import FakeOpenAIServer
+
+    from longbench.backends.openai_api import OpenAIBackend
+
+    pulled: list[int] = []
+
+    def endless() -> Iterator[GenerationRequest]:
+        for number in count():
+            pulled.append(number)
+            if number > 100:
+                raise AssertionError("the backend reads the whole input before sending")
+            yield GenerationRequest(f"id{number}", "qasper", f"prompt {number}", True, 8, False)
+
+    with FakeOpenAIServer() as server:
+        backend = OpenAIBackend(
+            model="fake-model",
+            base_urls=[server.url],
+            api_key_env=None,
+            concurrency=4,
+            request_timeout=5.0,
+            tokenizer="builtin:tiny",
+        )
+        try:
+            results = backend.generate(endless())
+            first = next(results)
+            assert first.ok, first.error
+            assert len(pulled) <= 4 + 4  # the slots in flight and the ones just freed, not the whole input
+            results.close()
+        finally:
+            backend.close()
