@@ -7,12 +7,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ REPO_ID = "THUDM/LongBench"
 ARCHIVE_NAME = "data.zip"
 DEFAULT_REVISION = "main"
 EXTRACTED_FOLDER = "longbench-extracted"
+_YOUNG_SECONDS = 60  # a temporary folder this new may be one another process has just made, not locked yet
 _CHUNK = 1 << 20
 
 
@@ -50,7 +54,7 @@ def hub_remedy(revision: str | None) -> str:
     option = f" --revision {revision}" if revision not in (None, DEFAULT_REVISION) else ""
     return (
         f"the cached download is damaged or the release changed: run `longbench download --force{option}`, "
-        "or load with verify=False to use the file as it is"
+        "or pass --no-verify (verify=False in Python) to use the file as it is"
     )
 
 
@@ -87,6 +91,7 @@ def fetch_release(
     revision = revision or DEFAULT_REVISION
     archive = Path(_download(revision, force, cache_dir, endpoint))
     directory = _extracted_dir(archive)
+    remove_leftovers(archive, directory.parent)
     _extract(archive, directory, replace=force, progress=progress)
     return Release(archive=archive, directory=directory, revision=revision, commit=archive.parent.name)
 
@@ -205,6 +210,58 @@ def _extracted_dir(archive: Path) -> Path:
     return archive.parents[2] / EXTRACTED_FOLDER / archive.parent.name
 
 
+def remove_leftovers(archive: Path, extracted: Path) -> None:
+    """Remove what killed runs left: ``.incomplete`` blobs of this dataset in the Hugging Face cache whose
+    download lock nobody holds, and extraction temporary folders in ``extracted`` that no process is using."""
+    repo = archive.parents[2]  # <cache>/datasets--THUDM--LongBench/snapshots/<commit>/data.zip
+    locks = repo.parent / ".locks" / repo.name
+    if (repo / "blobs").is_dir():
+        for blob in (repo / "blobs").glob("*.incomplete"):
+            lock = locks / f"{blob.name.split('.', 1)[0]}.lock"
+            with _unused(lock) as unused:
+                if unused:
+                    blob.unlink(missing_ok=True)
+    if extracted.is_dir():
+        for folder in extracted.glob(".*"):
+            if folder.is_dir() and time.time() - folder.stat().st_mtime > _YOUNG_SECONDS:
+                with _unused(folder) as unused:
+                    if unused:
+                        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _unused(path: Path) -> Iterator[bool]:
+    """True (while held) when no process holds an flock on ``path`` (a missing lock file is unused too)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield True
+        return
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _held(folder: Path) -> Iterator[None]:
+    """An flock on ``folder`` while it is being filled, so that :func:`remove_leftovers` leaves it alone."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _extract(archive: Path, target: Path, *, replace: bool, progress: bool) -> None:
     """Unpack ``archive`` into ``target`` atomically (temporary folder, then rename), unless already there."""
     if target.is_dir() and not replace:
@@ -213,7 +270,8 @@ def _extract(archive: Path, target: Path, *, replace: bool, progress: bool) -> N
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            _unpack(archive, temp, progress)
+            with _held(temp):
+                _unpack(archive, temp, progress)
             if replace and target.exists():
                 stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale.", dir=target.parent))
                 os.replace(target, stale / "old")

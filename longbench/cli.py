@@ -1,4 +1,5 @@
-"""The ``longbench`` command line: ``tasks``, ``download``, ``eval``, ``predict``, ``run``.
+"""The ``longbench`` command line: ``tasks``, ``download``, ``eval``, ``compare``, ``predict``, ``run``,
+``compress``.
 
 Each subcommand parses its arguments and calls the library; the library never imports this module.
 """
@@ -15,6 +16,8 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
+    from longbench.compression.pipeline import CompressSettings, Ranker
+    from longbench.report_extras import ReportOptions
     from longbench.runner import Benchmark, PredictSummary
     from longbench.tasks import Task
 
@@ -42,25 +45,38 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_out_dir(names: list[str], corrected: bool) -> Path:
-    root = Path("metrics") / names[0] if len(names) == 1 else Path("metrics")
-    return root / "corrected" if corrected else root
+def _default_out_dir(names: list[str], corrected: bool, e: bool = False) -> Path:
+    """``metrics/<model>`` (``metrics_e`` for LongBench-E, ``..._corrected`` with --corrected), or
+    ``.../comparison`` for several models: each set of results in a folder of its own."""
+    root = Path("metrics" + ("_e" if e else "") + ("_corrected" if corrected else ""))
+    return root / names[0] if len(names) == 1 else root / "comparison"
 
 
 def _evaluate_and_report(
-    pred_dirs: list[Path], e: bool, out: Path | None, corrected: bool, workers: int | None = None
+    pred_dirs: list[Path],
+    e: bool,
+    out: Path | None,
+    corrected: bool,
+    workers: int | None = None,
+    options: ReportOptions | None = None,
 ) -> int:
     """Score prediction folders, write result files, print the tables. Returns the exit status."""
     from longbench.evaluation import evaluate
-    from longbench.reports import notes, output_files, tables, write_outputs
+    from longbench.outputset import check_output_location
+    from longbench.predictions import group_by_model
+    from longbench.report_extras import ReportOptions, extra_report_files
+    from longbench.reports import notes, output_files, tables, write_output_set
 
+    options = options or ReportOptions()
+    out_dir = out if out is not None else _default_out_dir(list(group_by_model(pred_dirs)), corrected, e)
+    check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
     results = evaluate(pred_dirs, e=e, corrected=corrected, workers=workers)
-    out_dir = out if out is not None else _default_out_dir([r.name for r in results], corrected)
-    files = output_files(results, out_dir)
-    write_outputs(files)
-    for table in tables(results):
+    files = output_files(results, out_dir, options.tables)
+    files.update(extra_report_files(results, out_dir, options))
+    write_output_set(out_dir, files)
+    for table in tables(results, options.tables):
         print(table.text())
-    for line in notes(results):
+    for line in notes(results, options.tables):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
     print(f"wrote {len(files)} files to {out_dir}")
     return 0
@@ -68,14 +84,16 @@ def _evaluate_and_report(
 
 def _evaluate_v2_and_report(paths: list[Path], out: Path | None, compensated: bool) -> int:
     """Score LongBench v2 result files (one row each), write the result files, print the tables."""
-    from longbench.reports import write_outputs
+    from longbench.outputset import check_output_location
+    from longbench.reports import write_output_set
     from longbench.v2.reports import domain_table, main_table, notes, output_files
     from longbench.v2.scoring import score_rows
 
+    out_dir = out if out is not None else Path("metrics_v2_compensated" if compensated else "metrics_v2")
+    check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
     rows = score_rows(paths, compensated=compensated)
-    out_dir = out if out is not None else Path("metrics") / ("v2_compensated" if compensated else "v2")
     files = output_files(rows, out_dir)
-    write_outputs(files)
+    write_output_set(out_dir, files)
     for table in (main_table(rows), domain_table(rows)):
         print(table.text())
     for line in notes(rows):
@@ -86,10 +104,35 @@ def _evaluate_v2_and_report(paths: list[Path], out: Path | None, compensated: bo
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     if args.v2:
+        if args.published or args.ci or args.plots or args.corrected or args.e:
+            raise LongBenchError("--v2 takes no --e, --corrected, --published, --ci or --plots")
         return _evaluate_v2_and_report(args.pred_dirs, args.out, args.compensated)
     if args.compensated:
         raise LongBenchError("--compensated applies to --v2 only")
-    return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers)
+    from longbench.report_extras import ReportOptions
+    from longbench.reports import TableOptions
+
+    options = ReportOptions(TableOptions(published=args.published, ci=args.ci), plots=args.plots)
+    return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers, options)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from longbench.compare import compare_folders, comparison_files
+    from longbench.outputset import check_output_location
+    from longbench.reports import write_output_set
+
+    comparison = compare_folders(args.pred_a, args.pred_b, corrected=args.corrected, workers=args.workers)
+    out_dir = (
+        args.out if args.out is not None else Path("metrics") / f"compare_{comparison.a}_vs_{comparison.b}"
+    )
+    check_output_location(out_dir)
+    files = comparison_files(comparison, out_dir)
+    write_output_set(out_dir, files)
+    print(comparison.table().text())
+    for line in comparison.notes():
+        print(line)
+    print(f"wrote {len(files)} files to {out_dir}")
+    return 0
 
 
 def _download_v2() -> int:
@@ -128,7 +171,7 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         "--base-url",
         metavar="URL[,URL...]",
         help="openai: OpenAI-compatible API base URL(s), e.g. http://host:8000/v1; requests are spread over "
-        "several (default: https://api.openai.com/v1)",
+        "several (required unless an API key is set: then https://api.openai.com/v1)",
     )
     group.add_argument(
         "--api-key-env",
@@ -161,6 +204,18 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         help="openai: send the 6 completion-style tasks to /v1/chat/completions too (chat-only APIs)",
     )
     group.add_argument(
+        "--token-limit-parameter",
+        choices=("max_tokens", "max_completion_tokens"),
+        default="max_tokens",
+        help="openai: body field for the answer's token budget (max_completion_tokens for APIs such as "
+        "OpenAI's reasoning models that reject max_tokens; default max_tokens)",
+    )
+    group.add_argument(
+        "--omit-temperature",
+        action="store_true",
+        help="openai: send no temperature (for APIs that reject it; decoding is then the server's default)",
+    )
+    group.add_argument(
         "--tensor-parallel-size", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)"
     )
     group.add_argument(
@@ -180,6 +235,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "tokenizer": args.tokenizer,
             "completion_tasks_as_chat": args.completion_as_chat,
             "max_retries": args.max_retries,
+            "token_limit_parameter": args.token_limit_parameter,
+            "send_temperature": not args.omit_temperature,
         }
     if args.backend == "vllm":
         return {
@@ -213,6 +270,8 @@ def _predict_tasks(args: argparse.Namespace) -> list[Task]:
     from longbench.tasks import select_tasks
 
     names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
+    if names is None and args.category is None:
+        names = _derived_tasks(args.data)  # a derived folder: the tasks it holds
     if names is None and args.category is None and args.data.endswith(".jsonl"):
         named = task_of_file(args.data)  # a single task file: predict just that task
         if named is None:
@@ -237,11 +296,24 @@ def _v2_plan(args: argparse.Namespace, model_name: str) -> tuple[Benchmark, list
     return v2_benchmark(mode, model_name, temperature), [v2_task(model_name, mode)]
 
 
+def _derived_tasks(data: str) -> list[str] | None:
+    from longbench.compression.derived import is_derived, read_run_file
+
+    run = read_run_file(data) if is_derived(data) else None
+    if run is None:
+        return None
+    return list(run.get("tasks", [])) or None
+
+
 def _create_backend(args: argparse.Namespace) -> Backend:
     from longbench.backends import create_backend
     from longbench.tinymodel import resolve_model
 
     if args.backend == "transformers":
+        if args.dump_prompts is None:  # fail before anything is written, not at the first sample
+            from longbench.backends.hf import require_torch
+
+            require_torch()
         return create_backend(
             "transformers",
             model=resolve_model(args.model),
@@ -251,6 +323,7 @@ def _create_backend(args: argparse.Namespace) -> Backend:
             chat_template=args.chat_template,
             trust_remote_code=args.trust_remote_code,
             revision=args.revision,
+            attn_implementation=args.attn_implementation,
         )
     options = _backend_options(args)
     if args.backend == "vllm":
@@ -259,6 +332,7 @@ def _create_backend(args: argparse.Namespace) -> Backend:
 
 
 def _predict(args: argparse.Namespace) -> PredictSummary:
+    from longbench.compression.derived import compressed_model_name, compression_entry
     from longbench.runner import model_name_from, predict
 
     if not args.v2 and (args.cot or args.no_context or args.rag or args.temperature is not None):
@@ -267,13 +341,19 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
         (args.batch_size, "--batch-size"),
         (args.limit, "--limit"),
         (args.max_length, "--max-length"),
+        (args.top_k, "--top-k"),
     ):
         _positive(value, option)
+    compression = compression_entry(args.data, args.top_k)
     shard = _parse_shard(args.shard)
-    model_name = args.model_name or model_name_from(args.model)
+    if args.v2 and args.top_k is not None:
+        raise LongBenchError("--top-k applies to LongBench v1; --v2 reads retrieved_context with --rag N")
+    model_name = args.model_name or compressed_model_name(model_name_from(args.model), compression)
     benchmark, tasks = _v2_plan(args, model_name) if args.v2 else (None, _predict_tasks(args))
     default_out = "pred_v2" if args.v2 else ("pred_e" if args.e else "pred")
     out = args.out if args.out is not None else Path(default_out)
+    if args.v2 and args.chat_template == "auto":  # SPEC-v2: the tokenizer's template, not v1's formats
+        args.chat_template = "tokenizer"
     backend = _create_backend(args)
     try:
         return predict(
@@ -288,6 +368,8 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
             batch_size=args.batch_size,
             dump_prompts=args.dump_prompts,
             model_name=model_name,
+            verify=args.verify,
+            top_k=args.top_k,
             benchmark=benchmark,
         )
     finally:
@@ -350,6 +432,13 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="hub (download THUDM/LongBench), sample (bundled tiny set), a data.zip, a folder or a .jsonl file",
     )
     parser.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="use data files named like released ones as they are, without checking their sha256 (your own "
+        "files); recorded in run.json",
+    )
+    parser.add_argument(
         "--max-length",
         type=int,
         metavar="N",
@@ -373,8 +462,9 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chat-template",
         default="auto",
-        metavar="none|auto|PATH",
-        help="chat format for chat tasks: none (raw), auto (the tokenizer's), or a Jinja file (default auto)",
+        metavar="none|auto|tokenizer|PATH",
+        help="chat format for chat tasks: none (raw), auto (the reference's own format for its eight models, "
+        "else the tokenizer's; with --v2 always the tokenizer's), tokenizer, or a Jinja file (default auto)",
     )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow the model repository's own code to run"
@@ -390,9 +480,22 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--revision", metavar="REV", help="transformers: model revision on the hub")
     parser.add_argument(
+        "--attn-implementation",
+        metavar="NAME",
+        help="transformers: attention implementation to ask for (eager, sdpa, flash_attention_2, ...); "
+        "default: transformers' own choice for the model",
+    )
+    parser.add_argument(
         "--shard",
         metavar="I/N",
         help="only shard I of N (0-based), written as <task>.shard-I-of-N.jsonl; shards may share a folder",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        metavar="K",
+        help='with --data a folder from `longbench compress`: the context is "".join(retrieved[:K]), as in the '
+        "reference's retrieval pred.py (the folder name gets a -<method>-c<size>-top<K> suffix)",
     )
     _add_backend_arguments(parser)
     v2 = parser.add_argument_group("LongBench v2 (--v2)")
@@ -415,6 +518,139 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="T",
         help="v2: sampling temperature (default 0.1 as the reference; 0 is greedy and deterministic)",
+    )
+
+
+def _compress_settings(args: argparse.Namespace) -> CompressSettings:
+    from longbench.compression.pipeline import CompressSettings
+
+    _positive(args.chunk_size, "--chunk-size")
+    _positive(args.limit, "--limit")
+    if args.method == "dense" and not args.embedder:
+        raise LongBenchError("--method dense needs --embedder MODEL (e.g. facebook/mcontriever)")
+    if args.method == "summary" and not args.model:
+        raise LongBenchError("--method summary needs --model M (and its --backend options)")
+    if args.v2 and (args.method == "summary" or args.data in ("hub", "sample")):
+        raise LongBenchError("--v2 needs --method bm25 or dense and --data a LongBench v2 data file")
+    return CompressSettings(
+        method=args.method,
+        chunk_size=args.chunk_size,
+        bm25_tokens=args.bm25_tokens if args.method == "bm25" else "characters",
+        embedder=args.embedder if args.method == "dense" else None,
+        model=args.model if args.method == "summary" else None,
+    )
+
+
+def _compress_ranker(args: argparse.Namespace) -> Ranker:
+    from longbench.compression.pipeline import bm25_ranker
+
+    if args.method == "dense":
+        from longbench.compression.dense import DenseRanker
+
+        return DenseRanker(args.embedder, device=args.device, batch_size=args.batch_size).order
+    return bm25_ranker(args.bm25_tokens)
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from longbench.compression import DEFAULT_TASKS, SUMMARY_TASKS
+    from longbench.compression.pipeline import compress
+    from longbench.tasks import select_tasks
+
+    settings = _compress_settings(args)
+    out = args.out or Path("compressed") / (("v2-" if args.v2 else "") + settings.folder_name())
+    if args.v2:
+        from longbench.compression.v2 import compress_v2
+
+        print(f"compressing LongBench v2 into {out}: {settings.label()}", file=sys.stderr)
+        written, skipped = compress_v2(
+            Path(args.data), out, settings, _compress_ranker(args), limit=args.limit
+        )
+        print(f"{out}: {written} records compressed, {skipped} already there")
+        return 0
+    default = SUMMARY_TASKS if args.method == "summary" else DEFAULT_TASKS
+    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else list(default)
+    tasks = [task.name for task in select_tasks(names, None, e=args.e)]
+    print(f"compressing {len(tasks)} tasks into {out}: {settings.label()}", file=sys.stderr)
+    if args.method == "summary":
+        from longbench.compression.summary import SegmentSummarizer
+
+        backend = _create_backend(args)
+        try:
+            summarizer = SegmentSummarizer(backend, args.chunk_size)
+            summary = compress(
+                args.data, out, tasks, settings, condenser=summarizer, e=args.e, limit=args.limit
+            )
+        finally:
+            backend.close()
+    else:
+        summary = compress(
+            args.data, out, tasks, settings, ranker=_compress_ranker(args), e=args.e, limit=args.limit
+        )
+    written, skipped = sum(summary.written.values()), sum(summary.skipped.values())
+    print(f"{out}: {written} records compressed, {skipped} already there")
+    return 0
+
+
+def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method", choices=("bm25", "dense", "summary"), default="bm25", help="(default bm25)"
+    )
+    parser.add_argument(
+        "--bm25-tokens",
+        choices=("characters", "words"),
+        default="characters",
+        help="characters: the reference exactly (rank_bm25 fed raw strings, so it scores characters); "
+        "words: word-level BM25 (lower-cased words, jieba for Chinese) (default characters)",
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=500, metavar="N", help="words per chunk (paper: 200, 500)"
+    )
+    parser.add_argument(
+        "--embedder", metavar="MODEL", help="dense: Hugging Face encoder, e.g. facebook/mcontriever"
+    )
+    parser.add_argument("--model", metavar="ID_OR_PATH", help="summary: the summarizing model")
+    parser.add_argument(
+        "--backend",
+        choices=("transformers", "openai", "vllm"),
+        default="transformers",
+        help="summary: (default transformers)",
+    )
+    parser.add_argument(
+        "--tasks",
+        metavar="A,B",
+        help="comma-separated tasks (default: the reference's eight QA tasks; summary: "
+        "the four summarization tasks)",
+    )
+    parser.add_argument("--e", action="store_true", help="LongBench-E files")
+    parser.add_argument(
+        "--v2",
+        action="store_true",
+        help="--data is a LongBench v2 data file (.jsonl, .jsonl.gz or .json): write each record's "
+        "retrieved_context ({c_idx, content}, best first) for v2's RAG mode",
+    )
+    parser.add_argument(
+        "--data", default="hub", metavar="hub|sample|PATH", help="data source, as for predict"
+    )
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N records of each task")
+    parser.add_argument(
+        "--out", type=Path, metavar="DIR", help="derived folder (default compressed/<method>-c<N>)"
+    )
+    parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="dense: texts per batch")
+    parser.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="dense and summary: where to run")
+    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
+    parser.add_argument("--chat-template", default="auto", metavar="none|auto|PATH")
+    parser.add_argument("--trust-remote-code", action="store_true")
+    parser.add_argument("--revision", metavar="REV")
+    _add_backend_arguments(parser)
+
+
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--published", action="store_true", help="add the paper's eight models' published rows to the tables"
+    )
+    parser.add_argument("--ci", action="store_true", help="show bootstrap 95%% intervals in the tables")
+    parser.add_argument(
+        "--plots", action="store_true", help="write PNG and SVG figures (needs the `plots` extra: matplotlib)"
     )
 
 
@@ -454,7 +690,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--out",
         type=Path,
-        help="output folder (default metrics/<model>/; several models: metrics/<model>/ each)",
+        help="output folder, replaced as one set (default metrics/<model>/, metrics_e/ with --e,"
+        " metrics_corrected/ with --corrected; several models: .../comparison/)",
     )
     evaluate.add_argument(
         "--corrected",
@@ -465,14 +702,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--v2",
         action="store_true",
-        help="LongBench v2: every file in each folder is one result.py row (default out: metrics/v2/)",
+        help="LongBench v2: every file in each folder is one result.py row (default out: metrics_v2/)",
     )
     evaluate.add_argument(
         "--compensated",
         action="store_true",
         help="v2: a record with no extracted answer scores 0.25 (result.py's compensated flag)",
     )
+    _add_report_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+
+    compare = sub.add_parser(
+        "compare",
+        help="paired comparison of two prediction folders on the same samples",
+        description="Score two prediction folders of the same samples and compare them per task, category and "
+        "average: both scores, the difference, a paired bootstrap 95% interval and p-value.",
+    )
+    compare.add_argument("pred_a", type=Path, metavar="PRED_A", help="pred/<model A> folder")
+    compare.add_argument("pred_b", type=Path, metavar="PRED_B", help="pred/<model B> folder")
+    compare.add_argument("--out", type=Path, help="output folder (default metrics/compare_<A>_vs_<B>/)")
+    compare.add_argument("--corrected", action="store_true", help="score as `eval --corrected`")
+    compare.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
+    compare.set_defaults(func=_cmd_compare)
 
     predict = sub.add_parser(
         "predict", help="generate predictions (pred/<model>/<task>.jsonl); re-run to resume"
@@ -489,6 +740,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"
     )
     run.set_defaults(func=_cmd_run)
+
+    compress = sub.add_parser(
+        "compress",
+        help="compress contexts by retrieval or summary into a derived data folder (predict --data it)",
+        description="Write a derived data folder: each record plus `retrieved` (its chunks ranked best first) "
+        "and the reference's 1,500-word `context`. Re-run to resume.",
+    )
+    _add_compress_arguments(compress)
+    compress.set_defaults(func=_cmd_compress)
     return parser
 
 
@@ -499,6 +759,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except LongBenchError as error:
         print(f"longbench: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an OS fault nothing more specific caught: still one line, no traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"longbench: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("longbench: interrupted", file=sys.stderr)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
-from longbench import __version__
 from longbench.predictions import ModelPredictions, group_by_model, read_model
 from longbench.scoring import TaskPredictions, TaskScores, score_tasks
+from longbench.stats import Levels
 
 BUCKETS: tuple[str, ...] = ("0-4k", "4-8k", "8k+")
 
@@ -42,11 +43,20 @@ class ModelResult:
             task: scores.recursion_zeroed for task, scores in self.scores.items() if scores.recursion_zeroed
         }
 
+    @cached_property
+    def bootstrap(self) -> Levels:
+        """Seeded bootstrap resamples of every task, category and average (see :mod:`longbench.stats`)."""
+        from longbench.published import paper_layout
+        from longbench.stats import levels, task_resamples
+
+        samples = {task: [s.score for s in scores.samples] for task, scores in self.scores.items()}
+        return levels(task_resamples(samples), {lang: paper_layout(lang) for lang in ("en", "zh")})
+
     def signature(self) -> str:
-        """Every setting that can change a score, in one line (after sacrebleu's signatures)."""
-        mode = "corrected" if self.corrected else "reference"
-        subset = "LongBench-E" if self.e else "LongBench"
-        return f"longbench:{__version__}|set:{subset}|mode:{mode}|rouge:1.0.1-exact|fuzz:difflib|jieba:0.42.1"
+        """Every setting that can change a score, in one line (see :mod:`longbench.signature`)."""
+        from longbench.signature import signature
+
+        return signature(self.predictions.dirs, self.e, self.corrected)
 
 
 def _task_inputs(model: ModelPredictions, e: bool) -> list[TaskPredictions]:

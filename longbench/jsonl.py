@@ -21,3 +21,7 @@ def parse_json_line(raw: bytes, where: str | PathLike[str], number: int, *, firs
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(where, f"invalid JSON: {error.msg} (column {error.colno})", number) from None
+    except RecursionError:
+        raise InputError(where, "invalid JSON: nested too deeply", number) from None
+    except ValueError as error:  # e.g. an integer beyond Python's digit limit
+        raise InputError(where, f"invalid JSON: {str(error).split(';')[0]}", number) from None

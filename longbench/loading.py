@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 Source = str | os.PathLike[str]
 _LOCAL_REMEDY = (
     "replace it with the file from THUDM/LongBench data.zip (`longbench download`), "
-    "or load with verify=False to use it as it is"
+    "or pass --no-verify (verify=False in Python) to use it as it is"
 )
 
 
@@ -128,6 +128,29 @@ def iter_records(
     return _records(data_file)
 
 
+def data_file_sha256(
+    task: str,
+    source: Source = "hub",
+    e: bool = False,
+    *,
+    verify: bool = True,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """The sha256 of the file :func:`iter_records` reads for ``task``: for a released file name with ``verify``,
+    the released checksum once the file is checked against it, else computed from the file's bytes."""
+    name = get_task(task, e).name
+    data_file = _locate(
+        name, source, e, released_checksums(), revision=revision, cache_dir=cache_dir, endpoint=endpoint
+    )
+    if verify and data_file.expected is not None:
+        _verify(data_file)  # raises ChecksumError for a file that is not the released one
+        return data_file.expected.sha256
+    with data_file.open() as stream:
+        return stream_digest(stream)[0]
+
+
 def task_of_file(path: str | os.PathLike[str]) -> tuple[str, bool] | None:
     """``(task, e)`` when ``path`` is named like a released file (``qasper.jsonl``, ``qasper_e.jsonl``)."""
     stem = Path(path).name.removesuffix(".jsonl")
@@ -158,7 +181,10 @@ def _locate(
         return _sample_file(task, e)
     path = Path(source).expanduser()
     if path.is_dir():
-        return _folder_file(task, path, file_name, table)
+        from longbench.compression.derived import is_derived
+
+        # a folder written by `longbench compress` holds derived data: it is not held to the released checksums
+        return _folder_file(task, path, file_name, {} if is_derived(path) else table)
     if path.is_file() and zipfile.is_zipfile(path):
         return _zip_file(task, path, file_name, table)
     if path.is_file():

@@ -8,15 +8,21 @@ to ``errors.jsonl`` beside the predictions (never into them) and are retried by 
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import re
+import shlex
+import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from longbench.errors import InputError
+from longbench.errors import InputError, LongBenchError
+from longbench.outputset import current_umask
 
 RUN_STEM = "run"  # run.json: every setting of the run
 ERRORS_STEM = "errors"  # errors.jsonl: samples that failed, retried by the next run
@@ -40,6 +46,7 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp makes 0600; follow the umask like open() does
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
             file.flush()
@@ -98,6 +105,96 @@ def _read_ids(path: Path) -> set[str]:
     return ids
 
 
+class OutputWriteError(LongBenchError):
+    """A record could not be written whole (disk full, file size limit, I/O error); the file was cut back to
+    its last complete line, so it holds ``kept`` whole records and a re-run finishes it."""
+
+    def __init__(self, path: Path, kept: int, error: OSError) -> None:
+        if error.errno == errno.ENOSPC:
+            what = "disk full"
+        elif error.errno == errno.EFBIG:
+            what = "file size limit reached"
+        else:
+            what = f"cannot write ({error.strerror or error})"
+        super().__init__(
+            f"{what}: {kept} predictions kept in {path}; free space (or fix the cause) and run the same "
+            "command again to finish"
+        )
+        self.path = path
+        self.kept = kept
+
+
+def append_whole(fd: int, data: bytes) -> None:
+    """Append all of ``data`` to the file open (for appending) as ``fd``, or nothing: a short write is
+    continued, and on any OS error the file is cut back to its size before the call and the error raised."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    view = memoryview(data)
+    try:
+        while view:
+            written = os.write(fd, view)
+            if written <= 0:
+                raise OSError(errno.EIO, "the write made no progress")
+            view = view[written:]
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)  # shrinking is allowed even when the disk is full or the size limit hit
+        raise
+
+
+class OutputLock:
+    """One writer per set of output files: an exclusive ``flock`` on ``path``, which the kernel releases
+    when the process ends however it ends. The file holds the holder's pid and command, for the refusal, and
+    is removed on release (a process that locked the removed file sees it is gone and tries again)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, what: str) -> OutputLock:
+        """Take the lock, or raise one line naming the process that holds it; ``what`` names the outputs."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip() or "unknown process"
+                os.close(fd)
+                raise LongBenchError(
+                    f"{what}: another run is writing here (pid {holder}); wait for it to end or stop it, "
+                    "or use another --out or --model-name"
+                ) from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # the holder removed this file as we opened it: lock the current one
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}: {shlex.join(sys.argv)}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # still holding the lock, so no one else owns this file yet
+            os.close(self._fd)  # closing the descriptor drops the lock
+            self._fd = None
+
+    def __enter__(self) -> OutputLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
+
+
 class PredictionWriter:
     """Appends predictions of one task to ``path``; ``done_ids`` holds the ids already in the file."""
 
@@ -117,7 +214,10 @@ class PredictionWriter:
         sample_id = record["_id"]
         if sample_id in self.done_ids:
             return False
-        self._file.write(json_line(record))  # one unbuffered write: the line reaches the OS whole
+        try:
+            append_whole(self._file.fileno(), json_line(record))
+        except OSError as error:
+            raise OutputWriteError(self.path, len(self.done_ids), error) from None
         if self.fsync:
             os.fsync(self._file.fileno())
         self.done_ids.add(sample_id)
@@ -155,7 +255,11 @@ class ErrorLog:
         if self._file is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115
-        self._file.write(json_line({"dataset": dataset, "_id": sample_id, "error": error}))
+        line = json_line({"dataset": dataset, "_id": sample_id, "error": error})
+        try:
+            append_whole(self._file.fileno(), line)
+        except OSError as failure:
+            raise LongBenchError(f"cannot write {self.path}: {failure.strerror or failure}") from None
         self.count += 1
 
     def close(self) -> None:

@@ -8,6 +8,8 @@ A prediction folder is ``<dir>/<task>.jsonl`` in the reference format, one line 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +46,15 @@ class ModelPredictions:
     expected: dict[str, int]  # samples each task should have
     warnings: list[str] = field(default_factory=list)
 
+    planned: list[str] = field(default_factory=list)  # tasks with a file or declared in run.json
+
     def missing(self, task: str) -> int:
         """How many samples of ``task`` have no prediction (0 when complete)."""
-        return max(self.expected[task] - len(self.tasks[task]), 0)
+        return max(self.expected[task] - len(self.tasks.get(task, [])), 0)
+
+    def missing_by_task(self) -> dict[str, int]:
+        """Task -> samples without a prediction, for every planned task that is not complete."""
+        return {task: self.missing(task) for task in self.planned if self.missing(task)}
 
 
 def _is_str_list(value: Any) -> bool:
@@ -105,6 +113,20 @@ def _task_of(path: Path, e: bool) -> str | None:
     return stem
 
 
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse anything but a regular file (a FIFO would block the read forever; a loop cannot be opened)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror}") from None
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+        raise InputError(path, f"named like a prediction file but is {kind}")
+
+
 def _task_files(directory: Path, e: bool, warnings: list[str]) -> dict[str, list[Path]]:
     """Task -> its prediction files in ``directory`` (one, or one per shard that ran there)."""
     if not directory.is_dir():
@@ -119,25 +141,73 @@ def _task_files(directory: Path, e: bool, warnings: list[str]) -> dict[str, list
             kind = "LongBench-E" if e else "LongBench"
             warnings.append(f"{path}: not a {kind} task file name; left out")
             continue
+        _check_regular(path)
         found.setdefault(task, []).append(path)
     if not found:
         raise LongBenchError(f"{directory}: no prediction files (<task>.jsonl) found")
     return found
 
 
-def _expected_counts(dirs: Sequence[Path], e: bool) -> dict[str, int]:
-    """Samples per task: what the runs' ``run.json`` files declare, else the released number."""
-    expected = {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
+def _run_records(dirs: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every ``run.json`` (or a shard's ``run.shard-I-of-N.json``) in ``dirs``, parsed."""
+    records = []
     for directory in dirs:
         for run_file in sorted(directory.glob("run*.json")):
             if unsharded_stem(run_file) != RUN_STEM:
                 continue
+            _check_regular(run_file)
             try:
-                declared = json.loads(run_file.read_text(encoding="utf-8")).get("task_samples", {})
-            except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-                raise InputError(run_file, "not a valid run.json") from None
-            expected.update({task: int(n) for task, n in declared.items() if task in expected})
+                record = json.loads(run_file.read_text(encoding="utf-8"))
+            except (ValueError, RecursionError, UnicodeDecodeError):
+                record = None
+            if not isinstance(record, dict) or not isinstance(record.get("task_samples", {}), dict):
+                raise InputError(run_file, "not a valid run.json")
+            records.append((run_file, record))
+    return records
+
+
+def _expected_counts(runs: list[tuple[Path, dict[str, Any]]], e: bool) -> dict[str, int]:
+    """Samples per task: what the runs' ``run.json`` files declare, else the released number."""
+    expected = {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
+    for run_file, record in runs:
+        try:
+            declared = {
+                task: int(n) for task, n in record.get("task_samples", {}).items() if task in expected
+            }
+        except (TypeError, ValueError):
+            raise InputError(run_file, "not a valid run.json (task_samples)") from None
+        expected.update(declared)
     return expected
+
+
+def _set_name(e: bool) -> str:
+    return "LongBench-E" if e else "LongBench (v1)"
+
+
+def _check_subset(
+    runs: list[tuple[Path, dict[str, Any]]], tasks: dict[str, list[Prediction]], e: bool
+) -> None:
+    """Refuse v1 predictions scored as LongBench-E and the reverse: from ``run.json`` when there is one,
+    else when every task whose v1 and E sizes differ holds exactly the other set's number of samples."""
+    flag = "drop --e" if e else "add --e"
+    for run_file, record in runs:
+        if "e" in record and bool(record["e"]) != e:
+            raise InputError(
+                run_file,
+                f"these predictions were made for {_set_name(not e)}, scored here as {_set_name(e)}: {flag}",
+            )
+    if runs:
+        return
+    telling = [task for task in all_tasks(True) if tasks.get(task.name) and task.samples != task.e_samples]
+    other = (lambda t: t.samples) if e else (lambda t: t.e_samples)
+    if telling and all(len(tasks[t.name]) == other(t) for t in telling):
+        first = telling[0]
+        raise InputError(
+            tasks[first.name][0].path,
+            f"{len(tasks[first.name])} samples: the size of {_set_name(not e)}'s {first.name}, not"
+            f" {_set_name(e)}'s {first.e_samples if e else first.samples}"
+            f" (so in every task with a file): {flag}",
+        )
 
 
 def _merge_by_id(task: str, records: list[Prediction], warnings: list[str]) -> list[Prediction]:
@@ -180,6 +250,7 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
     warnings: list[str] = []
     per_dir = [_task_files(directory, e, warnings) for directory in dirs]
     tasks: dict[str, list[Prediction]] = {}
+    planned: list[str] = []
     for task in (t.name for t in all_tasks(e)):
         parts = [
             read_prediction_file(path, task, need_length=e)
@@ -188,8 +259,23 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
         ]
         if not parts:
             continue
-        tasks[task] = _combine(task, parts, warnings)
-    model = ModelPredictions(name, list(dirs), tasks, _expected_counts(dirs, e), warnings)
+        records = _combine(task, parts, warnings)
+        if records:  # an interrupted run leaves empty files: nothing to score there, all missing
+            tasks[task] = records
+        planned.append(task)
+    runs = _run_records(dirs)
+    _check_subset(runs, tasks, e)
+    expected = _expected_counts(runs, e)
+    declared = {task for _, record in runs for task in record.get("task_samples", {}) if task in expected}
+    planned += sorted(declared - set(planned))
+    model = ModelPredictions(name, list(dirs), tasks, expected, warnings, planned)
+    if not tasks:
+        raise LongBenchError(
+            f"{name}: no predictions yet in {', '.join(map(str, dirs))} (all task files empty)"
+        )
+    for task in planned:
+        if task not in tasks and model.missing(task):
+            warnings.append(f"{name}/{task}: all {model.expected[task]} samples missing (no predictions yet)")
     for task, records in tasks.items():
         if model.missing(task):
             warnings.append(f"{name}/{task}: {model.missing(task)} of {model.expected[task]} samples missing")

@@ -3,8 +3,9 @@
 The reference (THUDM/LongBench ``pred.py``) fills the task template with the record, tokenizes the result with
 the tokenizer's default special tokens, and when it has more than ``max_length`` tokens keeps the first and
 the last ``max_length // 2`` tokens, decoding each half with special tokens skipped. All tasks except the six
-completion-style ones are then wrapped in the model's chat format; where the reference used hand-written
-per-model formats, this module uses the tokenizer's own chat template (or one given by the user).
+completion-style ones are then wrapped in the model's chat format: for the reference's own eight models its
+hand-written formats (:mod:`longbench.reference_models`), for other models the tokenizer's own chat template
+(or one given by the user).
 """
 
 from __future__ import annotations
@@ -31,16 +32,19 @@ def fill_prompt(task: Task, record: Record) -> str:
     return task.prompt.format(**record)
 
 
-def truncate_middle(prompt: str, tokenizer: TokenizerLike, max_length: int) -> str:
+def truncate_middle(
+    prompt: str, tokenizer: TokenizerLike, max_length: int, *, add_special_tokens: bool = True
+) -> str:
     """``prompt`` cut to about ``max_length`` tokens by dropping its middle, exactly as the reference does.
 
     The count includes the tokenizer's default special tokens (a BOS token, say). A longer prompt becomes
     the decoded first ``max_length // 2`` tokens followed by the decoded last ``max_length // 2`` tokens,
     each half decoded with special tokens skipped. As in the reference, a ``max_length`` below 2 keeps the
-    whole prompt (``ids[-0:]`` is every token).
+    whole prompt (``ids[-0:]`` is every token). ``add_special_tokens=False`` counts without them, as the
+    reference does for ChatGLM3.
     """
     ids = list(
-        tokenizer(prompt, truncation=False, verbose=False).input_ids
+        tokenizer(prompt, truncation=False, verbose=False, add_special_tokens=add_special_tokens).input_ids
     )  # no "longer than the maximum" warning: we cut next
     if len(ids) <= max_length:
         return prompt
@@ -113,14 +117,15 @@ def _read_template_file(path: Path) -> str:
 
 
 def chat_template_from_option(option: str, tokenizer: Any) -> str | None:
-    """The chat template selected by ``--chat-template``: "none", "auto" or a path to a Jinja file.
+    """The chat template selected by ``--chat-template``: "none", "auto", "tokenizer" or a path to a Jinja file.
 
-    "none" gives None (prompts stay raw, for base models); "auto" gives the tokenizer's own template, or
-    None with a logged notice when it has none; anything else is read as a template file.
+    "none" gives None (prompts stay raw, for base models); "auto" and "tokenizer" give the tokenizer's own
+    template, or None with a logged notice when it has none ("tokenizer" also for the reference's models,
+    whose "auto" is the reference's own format); anything else is read as a template file.
     """
     if option == "none":
         return None
-    if option == "auto":
+    if option in ("auto", "tokenizer"):
         template = _tokenizer_template(tokenizer)
         if template is None:
             logger.warning(

@@ -69,8 +69,7 @@ class TaskScores:
             raise ValueError(f"{self.task}: LongBench-E scores need the samples' lengths")
         buckets: dict[str, list[float]] = {name: [] for name in BUCKETS}
         for sample, length in zip(self.samples, self.lengths, strict=True):
-            name = BUCKETS[0] if length < 4000 else BUCKETS[1] if length < 8000 else BUCKETS[2]
-            buckets[name].append(sample.score)
+            buckets[bucket_of(length)].append(sample.score)
         result: dict[str, float] = {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # mean of an empty bucket
@@ -82,6 +81,11 @@ class TaskScores:
     def recursion_zeroed(self) -> int:
         """How many samples the reference scored 0 because of rouge's recursion limit."""
         return sum(1 for sample in self.samples if sample.recursion_zeroed)
+
+
+def bucket_of(length: int) -> str:
+    """The LongBench-E length bucket of a sample: ``length < 4000``, ``< 8000``, or the rest."""
+    return BUCKETS[0] if length < 4000 else BUCKETS[1] if length < 8000 else BUCKETS[2]
 
 
 # One unit of work: (index of the TaskPredictions, first sample, end sample).

@@ -57,6 +57,9 @@ class ServerConfig:
     max_model_len: int | None = None  # reported by /v1/models like vLLM does
     model: str = "fake-model"
     required_key: str | None = None  # when set, requests without "Authorization: Bearer <key>" get HTTP 401
+    unsupported: tuple[
+        str, ...
+    ] = ()  # body fields answered with HTTP 400 "Unsupported parameter" (as o1 does)
     counters: Counter[str] = field(default_factory=Counter)
 
 
@@ -123,6 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
         if config.required_key is not None and authorization != f"Bearer {config.required_key}":
             self.server.record(RecordedRequest(path, body, authorization, "unauthorized"))
             self._send_json(401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}})
+            return
+        rejected = [name for name in config.unsupported if name in body]
+        if rejected:
+            self.server.record(RecordedRequest(path, body, authorization, "bad_request"))
+            message = f"Unsupported parameter: '{rejected[0]}' is not supported with this model."
+            self._send_json(400, {"error": {"message": message, "type": "invalid_request_error"}})
             return
         prompt = prompt_of(path, body)
         fault = self.server.choose_fault(path, raw, prompt)

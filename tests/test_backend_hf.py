@@ -18,8 +18,8 @@ from longbench.backends.hf import (
     Placement,
     TokenJob,
     TransformersBackend,
+    choose_attention,
     cut_at_stop,
-    default_attention,
     is_out_of_memory,
     plan_placement,
     resolve_dtype,
@@ -284,4 +284,5 @@ def test_dtype_and_attention_defaults() -> None:
     assert resolve_dtype("bfloat16", cpu) == "bfloat16"
     with pytest.raises(Exception, match="unknown dtype"):
         resolve_dtype("int3", cpu)
-    assert default_attention(cpu, "float32") == "sdpa"
+    assert choose_attention(None, None, "float32") is None  # transformers decides
+    assert choose_attention("eager", None, "float32") == "eager"

@@ -95,8 +95,10 @@ def test_tiny_model_every_mode(
     first = check_result_file(folder / file_name, records(data_file), v2_mode, 2)
     run = json.loads((folder / "run.json").read_text())
     assert run["temperature"] == 0 and run["v2_mode"]["cot"] == v2_mode.cot
+    assert run["decoding"]["do_sample"] is False  # greedy at temperature 0
     assert run["max_new_tokens"] == {file_name[:-6]: 1024 if v2_mode.cot else 128}
-    assert run["data_sha256"] is None  # --limit stopped reading early
+    whole_file = hashlib.sha256(data_file.read_bytes()).hexdigest()
+    assert run["data_sha256"] == {file_name[:-6]: whole_file}  # the whole file, --limit or not
     assert main(command) == 0  # resume: nothing left to do, nothing appended
     assert "0 new predictions" in capsys.readouterr().out
     assert (folder / file_name).read_text().count("\n") == 2
@@ -135,6 +137,36 @@ def test_dump_prompts_is_the_chat_wrapped_first_call(
         )
         assert line["_id"] == record["_id"] and line["prompt"] == chat
     assert not (tmp_path / "tiny").exists()
+
+
+def test_reference_v1_model_gets_its_tokenizer_template_under_v2(
+    data_file: Path, tiny_model: Path, tmp_path: Path, monkeypatch
+):
+    """A folder named as one of v1's reference models gets, under --v2, the tokenizer's chat template on one
+    user message (SPEC-v2), not the v1 reference format that ``--chat-template auto`` selects for v1."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from longbench.backends.base import GenerationRequest
+    from longbench.backends.hf import TransformersBackend
+
+    model = tmp_path / "llama2-7b-chat-4k"
+    shutil.copytree(tiny_model, model)
+    dump = tmp_path / "prompts.jsonl"
+    command = ["predict", "--v2", "--model", str(model), "--data", str(data_file), "--limit", "2"]
+    assert main([*command, "--max-length", "301", "--dump-prompts", str(dump)]) == 0
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    v1_format = TransformersBackend(str(model))
+    for line, record in zip(
+        map(json.loads, dump.read_text().splitlines()), list(records(data_file).values())[:2], strict=True
+    ):
+        prompt = first_prompt(record, V2Mode(), tokenizer, 301)
+        chat = tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        assert line["prompt"] == chat
+        assert v1_format.render(GenerationRequest("x", "t", prompt, True, 8, False)) != chat
 
 
 def openai_command(server: FakeOpenAIServer, data: Path, out: Path, *extra: str) -> list[str]:
@@ -247,6 +279,47 @@ def test_data_sha256_recorded_and_bad_record_named(
         assert main(openai_command(server, bad_file, tmp_path / "bad")) == 2
     err = capsys.readouterr().err
     assert err == f"longbench: error: {bad_file}:3: record 3: 'answer' is 'E', expected A, B, C or D\n"
-    assert not (tmp_path / "bad").exists()
+    assert not [
+        p for p in (tmp_path / "bad").rglob("*") if p.is_file()
+    ]  # nothing written (the data pass failed)
     run_file = json.loads((tmp_path / "out" / "fake-model" / "run.json").read_text())
-    assert run_file["data_sha256"] == hashlib.sha256(array.read_bytes()).hexdigest()
+    assert run_file["temperature"] == 0.1 and run_file["decoding"]["do_sample"] is True  # sampled
+    assert run_file["data_sha256"] == {"fake-model": hashlib.sha256(array.read_bytes()).hexdigest()}
+
+
+def test_compress_v2_output_feeds_rag(data_file: Path, tiny_model: Path, tmp_path: Path, monkeypatch, capsys):
+    """``compress --v2`` writes the ``retrieved_context`` that ``predict --v2 --rag N`` reads: the prompts
+    and result lines carry the compressed file's first N chunks (BM25 order), not the source's list."""
+    monkeypatch.setenv("LONGBENCH_CACHE", str(tiny_model.parent))
+    assert (
+        main(
+            [
+                "compress",
+                "--v2",
+                "--data",
+                str(data_file),
+                "--chunk-size",
+                "200",
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 0
+    )
+    derived = tmp_path / "c" / "longbench_v2.jsonl"
+    compressed = records(derived)
+    assert compressed.keys() == records(data_file).keys()
+    assert all(
+        r["retrieved_context"] != records(data_file)[i]["retrieved_context"] for i, r in compressed.items()
+    )
+    capsys.readouterr()
+    with FakeOpenAIServer() as server:
+        assert main(openai_command(server, derived, tmp_path / "out", "--rag", "2", "--limit", "3")) == 0
+        prompts = [prompt_of("/v1/chat/completions", r.body) for r in server.requests if r.body]
+    lines = check_result_file(
+        tmp_path / "out" / "fake-model" / "fake-model_rag_2.jsonl", compressed, V2Mode(rag=2), 3
+    )
+    for line in lines:
+        top = sorted(compressed[line["_id"]]["retrieved_context"][:2], key=lambda c: c["c_idx"])
+        start = f"Retrieved chunk 1: {top[0]['content'][:60]}"  # --max-length 400 cuts the middle
+        assert sum(start in prompt for prompt in prompts) == 1

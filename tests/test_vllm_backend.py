@@ -50,17 +50,19 @@ def request(
 
 
 def test_sampling_settings_are_greedy_with_the_task_budget():
-    plain = sampling_settings(request("qasper", "q", chat=True, max_new_tokens=128), 13, 1.0)
+    plain = sampling_settings(request("qasper", "q", chat=True, max_new_tokens=128), 13)
     assert plain == {
         "n": 1,
         "temperature": 0.0,
+        "top_p": 1.0,
+        "top_k": -1,
+        "repetition_penalty": 1.0,  # never the model's own: vLLM is also told generation_config="vllm"
         "max_tokens": 128,
-        "repetition_penalty": 1.0,
         "skip_special_tokens": True,
     }
-    samsum = sampling_settings(request("samsum", "q", chat=False, max_new_tokens=128, stop=True), 13, 1.05)
+    samsum = sampling_settings(request("samsum", "q", chat=False, max_new_tokens=128, stop=True), 13)
     assert samsum["stop_token_ids"] == [13] and samsum["min_tokens"] == 1
-    assert samsum["repetition_penalty"] == 1.05 and "stop" not in samsum
+    assert samsum["repetition_penalty"] == 1.0 and "stop" not in samsum
 
 
 def test_newline_token_is_the_references(tiny_path):
@@ -134,3 +136,173 @@ def test_vllm_matches_transformers_on_the_tiny_model(tiny_path):
         reference.close()
         engine.close()
     assert got == expected
+
+
+# -- streaming, with vLLM's engine stood in by a fake --------------------------------------------------------
+# vLLM cannot run here (no GPU, not installed), so these tests put a small fake ``vllm`` package on the path:
+# ``LLM(...).llm_engine`` has LLMEngine's ``add_request(request_id, prompt, params)`` / ``step()`` /
+# ``has_unfinished_requests()`` and answers each request after a number of steps that depends on its prompt
+# length, so requests finish out of submission order. Everything else (tokenizer, runner, files) is real.
+
+FAKE_VLLM = """
+import json, os, signal
+from types import SimpleNamespace
+
+__version__ = "0.0-fake"
+LOG = os.environ["FAKE_VLLM_LOG"]
+KILL_AFTER = int(os.environ.get("FAKE_VLLM_KILL_AFTER", "0"))
+
+
+class SamplingParams:
+    def __init__(self, **settings):
+        self.settings = settings
+
+
+class LLMEngine:
+    def __init__(self):
+        self.waiting = {}
+        self.finished = 0
+        self.steps = 0
+        self.max_in_engine = 0
+        self.model_config = SimpleNamespace(max_model_len=4096)
+
+    def add_request(self, request_id, prompt, params):
+        checksum = sum(i * t for i, t in enumerate(prompt["prompt_token_ids"]))
+        steps = 1 + checksum % 5
+        answer = [3 + ord(c) for c in str(checksum)]  # a number naming the prompt, as byte tokens
+        self.waiting[request_id] = [steps, answer, params.settings["max_tokens"]]
+        self.max_in_engine = max(self.max_in_engine, len(self.waiting))
+
+    def has_unfinished_requests(self):
+        return bool(self.waiting)
+
+    def step(self):
+        self.steps += 1
+        out = []
+        for request_id in list(self.waiting):
+            entry = self.waiting[request_id]
+            entry[0] -= 1
+            if entry[0] == 0:
+                del self.waiting[request_id]
+                ids = entry[1][: entry[2]]
+                completion = SimpleNamespace(token_ids=ids, stop_reason=None)
+                out.append(SimpleNamespace(request_id=request_id, finished=True, outputs=[completion]))
+        for item in out:
+            self.finished += 1
+            with open(LOG, "a") as log:
+                log.write(json.dumps({"text_ids": item.outputs[0].token_ids, "step": self.steps}) + "\\n")
+            if KILL_AFTER and self.finished == KILL_AFTER:
+                os.kill(os.getpid(), signal.SIGKILL)  # the crash, before the runner sees this step's results
+        return out
+
+
+class LLM:
+    def __init__(self, **options):
+        assert options["generation_config"] == "vllm"
+        self.llm_engine = LLMEngine()
+"""
+
+
+def _run_with_fake_vllm(tmp_path, tiny_path, kill_after: int):
+    import os
+    import subprocess
+    import sys
+
+    package = tmp_path / "fake" / "vllm"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text(FAKE_VLLM)
+    log = tmp_path / "engine.jsonl"
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(package.parent),
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "FAKE_VLLM_LOG": str(log),
+        "FAKE_VLLM_KILL_AFTER": str(kill_after),
+    }
+    command = [sys.executable, "-m", "longbench", "predict", "--backend", "vllm", "--model", str(tiny_path),
+               "--model-name", "tiny", "--data", "sample", "--tasks", "qasper,multifieldqa_en,hotpotqa",
+               "--max-length", "300", "--out", str(tmp_path / "pred")]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    completed = [line for line in log.read_text().splitlines()] if log.exists() else []
+    return done, completed
+
+
+def _written(tmp_path) -> list[dict]:
+    import json
+
+    lines = []
+    for task in ("qasper", "multifieldqa_en", "hotpotqa"):
+        path = tmp_path / "pred" / "tiny" / f"{task}.jsonl"
+        if path.exists():
+            lines += [json.loads(line) for line in path.read_text().splitlines()]
+    return lines
+
+
+def test_vllm_results_stream_in_completion_order(tmp_path, tiny_path):
+    import json
+
+    from transformers import AutoTokenizer
+
+    done, completed = _run_with_fake_vllm(tmp_path, tiny_path, kill_after=0)
+    assert done.returncode == 0, done.stderr
+    tokenizer = AutoTokenizer.from_pretrained(tiny_path)
+    engine_order = [tokenizer.decode(json.loads(line)["text_ids"]) for line in completed]
+    assert len(set(engine_order)) == len(engine_order) > 3  # each answer names its request
+    written = _written(tmp_path)
+    assert sorted(line["pred"] for line in written) == sorted(engine_order)
+    for task in ("qasper", "multifieldqa_en", "hotpotqa"):
+        lines = (tmp_path / "pred" / "tiny" / f"{task}.jsonl").read_text().splitlines()
+        in_file = [json.loads(line)["pred"] for line in lines]
+        assert in_file == [text for text in engine_order if text in in_file]  # the engine's finishing order
+    submitted = [line["pred"] for line in written]  # files hold each task's samples...
+    assert engine_order != submitted  # ...and the engine finished them in another order
+
+
+def test_stream_pulls_requests_lazily():
+    """In-process fake engine: requests are taken from the iterator only as room frees up."""
+    from types import SimpleNamespace
+
+    from longbench.backends.vllm_engine import VLLMJob, stream_completions
+
+    pulled = []
+
+    class Engine:
+        def __init__(self):
+            self.live = []
+
+        def add_request(self, request_id, prompt, params):
+            self.live.append(request_id)
+
+        def step(self):
+            done, self.live = self.live[-1:], self.live[:-1]  # the newest finishes first
+            return [SimpleNamespace(request_id=r, finished=True, outputs=[]) for r in done]
+
+    def jobs():
+        for index in range(6):
+            pulled.append(index)
+            yield VLLMJob(request("qasper", str(index), chat=True, max_new_tokens=4), (1, 2), {})
+
+    stream = stream_completions(Engine(), jobs(), lambda job: None, in_flight=2)
+    first = next(stream)
+    assert pulled == [0, 1] and first[0].request.prompt == "1"
+    order = [first[0].request.prompt] + [job.request.prompt for job, _ in stream]
+    assert sorted(order) == [str(i) for i in range(6)] and order != sorted(order)
+
+
+def test_vllm_kill_loses_only_in_flight_work(tmp_path, tiny_path):
+    """The process is SIGKILLed inside the engine step that finishes the 4th request: every result of the
+    earlier steps is on disk, and a second run generates only the rest."""
+    import json
+
+    done, completed = _run_with_fake_vllm(tmp_path, tiny_path, kill_after=4)
+    assert done.returncode == -9
+    steps = [json.loads(line)["step"] for line in completed]
+    handed_over = sum(step < steps[-1] for step in steps)  # results of steps that returned before the kill
+    assert handed_over > 0
+    assert len(_written(tmp_path)) == handed_over
+    first = len(_written(tmp_path))
+    (tmp_path / "engine.jsonl").unlink()
+    again, rerun = _run_with_fake_vllm(tmp_path.joinpath("."), tiny_path, kill_after=0)
+    assert again.returncode == 0, again.stderr
+    assert len(_written(tmp_path)) == first + len(rerun)  # nothing done twice, nothing lost

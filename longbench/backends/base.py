@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,7 +26,9 @@ class GenerationRequest:
     chat: bool  # wrap in the model's chat format (False for the 6 completion-style tasks)
     max_new_tokens: int
     stop_at_newline: bool  # samsum: also stop at a newline token, and generate at least one token
-    temperature: float = 0.0  # 0 is greedy; above 0 the backend samples at this temperature
+    temperature: float = (
+        0.0  # 0.0: greedy (LongBench v1's reference); a positive value is the only way to sample
+    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,16 @@ class Backend(ABC):
 
     name: str = "backend"
     tokenizer: TokenizerLike | None = None  # used by the runner for truncation (and --dump-prompts)
+    # The reference's own chat format family for one of its eight models (longbench.reference_models), used
+    # instead of a chat template; None for other models.
+    reference_format: str | None = None
+
+    @property
+    def truncation_special_tokens(self) -> bool:
+        """Whether the truncation count includes the tokenizer's default special tokens (not for ChatGLM3)."""
+        from longbench.reference_models import truncation_special_tokens
+
+        return truncation_special_tokens(self.reference_format)
 
     def context_window(self) -> int | None:
         """The model's context window in tokens, when known (used when no max length is known by name)."""
@@ -65,7 +77,11 @@ class Backend(ABC):
 
     def render(self, request: GenerationRequest) -> str:
         """The exact text the model sees for ``request`` (written by ``--dump-prompts``): the prompt, wrapped in
-        the chat template for chat tasks when there is one."""
+        the chat template for chat tasks when there is one (or the reference's own format for its models)."""
+        if request.chat and self.reference_format is not None:
+            from longbench.reference_models import chat_text
+
+            return chat_text(self.reference_format, request.prompt, self.tokenizer)
         template = self.chat_template()
         if not request.chat or template is None:
             return request.prompt
@@ -73,9 +89,30 @@ class Backend(ABC):
 
         return wrap_chat(request.prompt, self.tokenizer, template)
 
+    def input_ids(self, request: GenerationRequest) -> list[int]:
+        """The token ids the model receives for ``request`` (the text of :meth:`render`, encoded as the
+        reference encodes it; ChatGLM3's chat input comes from its tokenizer as ids)."""
+        from longbench.prompts import encode_model_input
+
+        if request.chat and self.reference_format is not None:
+            from longbench.reference_models import chat_ids
+
+            return chat_ids(self.reference_format, request.prompt, self.tokenizer)
+        wrapped = request.chat and self.chat_template() is not None
+        return encode_model_input(self.render(request), self.tokenizer, chat_wrapped=wrapped)
+
+    def clean_output(self, text: str) -> str:
+        """A decoded answer after the reference's clean-up for its model (xgen, internlm); others unchanged."""
+        from longbench.reference_models import clean_output
+
+        return clean_output(self.reference_format, text)
+
     @abstractmethod
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        """Yield one result per request, in completion order (not necessarily request order)."""
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Yield one result per request, in completion order (not necessarily request order).
+
+        ``requests`` is consumed lazily (the runner builds each prompt when it is asked for the next one): read
+        only a bounded number ahead of the results, enough to batch, never all of it up front."""
 
     def describe(self) -> dict[str, Any]:
         """Settings recorded in run.json; must never contain secrets."""

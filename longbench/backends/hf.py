@@ -17,16 +17,44 @@ or ``device_map="auto"`` across GPUs when it does not.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult
 from longbench.errors import LongBenchError
 
+logger = logging.getLogger(__name__)
+
 DTYPES: tuple[str, ...] = ("auto", "bfloat16", "float16", "float32")
 FIT_FRACTION = 0.7  # the weights may use this share of one GPU; the rest is left for activations and cache
+
+_WINDOW_BATCHES = 4  # batches read ahead per device: enough to sort by length, bounded in memory
+
+
+TORCH_MISSING = (
+    "the transformers backend needs PyTorch to generate: pip install torch (https://pytorch.org/get-started); "
+    "--dump-prompts works without it"
+)
+
+
+def torch_available() -> bool:
+    """Whether PyTorch can be imported (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except ValueError:  # a module object without a spec stands in for it
+        return True
+
+
+def require_torch() -> None:
+    """Raise one line saying what to install when PyTorch is missing."""
+    if not torch_available():
+        raise LongBenchError(TORCH_MISSING)
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -82,15 +110,65 @@ def resolve_dtype(option: str, placement: Placement) -> str:
     return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
 
 
-def default_attention(placement: Placement, dtype: str) -> str:
-    """flash_attention_2 on GPUs in half precision when the flash_attn package is installed, else sdpa."""
-    if placement.kind == "cpu" or dtype == "float32":
-        return "sdpa"
+FLASH_ATTENTION = "flash_attention_2"
+FLASH_MIN_CAPABILITY = (8, 0)  # FlashAttention 2 runs on Ampere (sm80) and newer
+
+
+def choose_attention(requested: str | None, capability: tuple[int, int] | None, dtype: str) -> str | None:
+    """The attention implementation to ask transformers for: None (its own default) unless ``--attn-
+    implementation`` asks; FlashAttention 2 only on a GPU of compute capability 8.0+ in half precision
+    (``capability`` None: no GPU), else refused with one line."""
+    if requested is None or requested != FLASH_ATTENTION:
+        return requested
+    if capability is None or capability < FLASH_MIN_CAPABILITY or dtype == "float32":
+        where = (
+            "the CPU"
+            if capability is None
+            else f"a GPU of compute capability {capability[0]}.{capability[1]}"
+        )
+        raise LongBenchError(
+            f"--attn-implementation {FLASH_ATTENTION} needs a GPU of compute capability 8.0 or newer and "
+            f"bfloat16/float16 weights; this run has {where} and {dtype}"
+        )
+    return requested
+
+
+def batch_invariant(placement: Placement, dtype: str, batch_size: int) -> bool:
+    """Whether outputs are known not to depend on the batch: batch size 1 (the reference's one prompt at a
+    time) anywhere, or float32 on the CPU (tested on the tiny model). Batched half precision on a GPU can
+    change a few greedy tokens, because padded batches take other kernels and summation orders."""
+    return batch_size == 1 or (placement.kind == "cpu" and dtype == "float32")
+
+
+def cpu_threads(available: int, quota: float | None, load: float) -> int:
+    """Torch threads for CPU inference: the cores this process may use (affinity, and a cgroup quota when
+    lower) less those other processes keep busy (the 1-minute load average), at least 1. OpenMP threads
+    competing for a busy core slow generation many times over, so fewer is better than too many."""
+    cores = min(available, int(quota)) if quota else available
+    return max(1, min(cores, cores - int(load)))
+
+
+def _cgroup_cpu_quota() -> float | None:
     try:
-        import flash_attn  # noqa: F401
-    except ImportError:
-        return "sdpa"
-    return "flash_attention_2"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else max(1.0, int(quota) / int(period))
+
+
+def configure_cpu_threads() -> int:
+    """Set torch's thread count for CPU inference (:func:`cpu_threads`) unless ``OMP_NUM_THREADS`` is set;
+    returns the count in use."""
+    import os
+
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        available = (
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        )
+        torch.set_num_threads(cpu_threads(available, _cgroup_cpu_quota(), os.getloadavg()[0]))
+    return torch.get_num_threads()
 
 
 @dataclass(frozen=True)
@@ -100,7 +178,7 @@ class EngineSpec:
     model: str
     revision: str | None
     dtype: str
-    attn_implementation: str
+    attn_implementation: str | None  # None: transformers' own choice for the model
     trust_remote_code: bool
 
 
@@ -112,32 +190,89 @@ class TokenJob:
     max_new_tokens: int
     eos_ids: tuple[int, ...] | None
     min_new_tokens: int
-    temperature: float = 0.0  # above 0: sampled at this temperature (otherwise greedy)
+    temperature: float = 0.0  # 0: greedy (the reference); sampling only when a request asks for more
+
+
+def dtype_keyword() -> str:
+    """The ``from_pretrained`` keyword for the weights dtype: ``dtype`` from transformers 4.56, else
+    ``torch_dtype``."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
 
 
 def load_model(spec: EngineSpec, device: str | None, device_map: str | None = None) -> Any:
-    """The causal LM of ``spec`` in eval mode, on ``device`` or spread by ``device_map``."""
+    """The causal LM of ``spec`` in eval mode, loaded straight onto ``device`` (or spread by ``device_map``).
+
+    On a GPU the weights go directly to their device (``device_map={"": device}``, which needs accelerate;
+    without it they are loaded on the CPU and moved). The model's generation config is made neutral
+    (:func:`neutral_generation_config`), so nothing in its ``generation_config.json`` can change decoding.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
-    if device_map is not None:
+    on_gpu = device is not None and device != "cpu"
+    if device_map is not None or on_gpu:
         try:
             import accelerate  # noqa: F401
         except ImportError:
-            raise LongBenchError(
-                "the model does not fit one GPU; spreading it over several needs `pip install accelerate`"
-            ) from None
-    model = AutoModelForCausalLM.from_pretrained(
-        spec.model,
-        revision=spec.revision,
-        dtype=getattr(torch, spec.dtype),
-        attn_implementation=spec.attn_implementation,
-        trust_remote_code=spec.trust_remote_code,
-        device_map=device_map,
-    )
-    if device_map is None and device is not None:
+            if device_map is not None:
+                raise LongBenchError(
+                    "the model does not fit one GPU; spreading it over several needs `pip install accelerate`"
+                ) from None
+            on_gpu = False  # load on the CPU, then move
+    options: dict[str, Any] = {
+        "revision": spec.revision,
+        dtype_keyword(): getattr(torch, spec.dtype),
+        "trust_remote_code": spec.trust_remote_code,
+        "device_map": device_map if device_map is not None else ({"": device} if on_gpu else None),
+    }
+    if spec.attn_implementation is not None:
+        options["attn_implementation"] = spec.attn_implementation
+    try:
+        model = AutoModelForCausalLM.from_pretrained(spec.model, **options)
+    except (ValueError, ImportError) as error:
+        if "attn_implementation" not in options:
+            raise
+        logger.warning(
+            "longbench: attention implementation %r failed to load (%s); using transformers' default",
+            spec.attn_implementation,
+            str(error).splitlines()[0] if str(error) else type(error).__name__,
+        )
+        del options["attn_implementation"]
+        model = AutoModelForCausalLM.from_pretrained(spec.model, **options)
+    if device_map is None and not on_gpu and device is not None and device != "cpu":
         model.to(device)
+    model.generation_config = neutral_generation_config(model.generation_config)
     return model.eval()
+
+
+_TOKEN_FIELDS: tuple[str, ...] = ("eos_token_id", "bos_token_id", "pad_token_id", "decoder_start_token_id")
+
+
+def neutral_generation_config(model_config: Any) -> Any:
+    """A ``GenerationConfig`` built from scratch: greedy, no temperature, top-k/p, repetition penalty or any
+    other logits processor, keeping only the model's special token ids (its EOS tokens end generation, as
+    in the reference). Transformers 4.50+ fill settings equal to the library defaults from the model's own
+    config, so the model's config itself is replaced by this one and the same is passed to ``generate``."""
+    from transformers import GenerationConfig
+
+    kept = {field: getattr(model_config, field, None) for field in _TOKEN_FIELDS}
+    return GenerationConfig(do_sample=False, num_beams=1, **{k: v for k, v in kept.items() if v is not None})
+
+
+def decoding_settings(job: TokenJob, pad: int) -> dict[str, Any]:
+    """``GenerationConfig`` settings for a batch of jobs like ``job``: greedy unless the request asked for a
+    positive temperature (then sampling at that temperature and nothing else)."""
+    settings: dict[str, Any] = {"max_new_tokens": job.max_new_tokens, "pad_token_id": pad}
+    if job.eos_ids is not None:
+        settings["eos_token_id"] = list(job.eos_ids)
+    if job.min_new_tokens:
+        settings["min_new_tokens"] = job.min_new_tokens
+    if job.temperature > 0:
+        settings.update(do_sample=True, temperature=job.temperature, top_k=0, top_p=1.0)
+    return settings
 
 
 def cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> list[int]:
@@ -154,9 +289,8 @@ class TokenEngine:
 
     def __init__(self, model: Any) -> None:
         self.model = model
-        config = copy.deepcopy(model.generation_config)
-        config.do_sample = False
-        config.num_beams = 1
+        config = neutral_generation_config(model.generation_config)
+        model.generation_config = copy.deepcopy(config)
         self.generation_config = config
         eos = config.eos_token_id
         self.default_eos: tuple[int, ...] = (
@@ -204,14 +338,7 @@ class TokenEngine:
         mask = [[0] * (width - len(job.ids)) + [1] * len(job.ids) for job in jobs]
         device = self.model.device
         config = copy.deepcopy(self.generation_config)
-        config.max_new_tokens = first.max_new_tokens
-        config.pad_token_id = pad
-        if first.eos_ids is not None:
-            config.eos_token_id = list(first.eos_ids)
-        if first.min_new_tokens:
-            config.min_new_tokens = first.min_new_tokens
-        if first.temperature > 0:
-            config.do_sample, config.temperature = True, first.temperature
+        config.update(**decoding_settings(first, pad))
         with torch.inference_mode():
             output = self.model.generate(
                 input_ids=torch.tensor(rows, device=device),
@@ -230,18 +357,57 @@ def _gpu_memory() -> list[int]:
     return [torch.cuda.get_device_properties(i).total_memory for i in range(torch.cuda.device_count())]
 
 
-def _weight_bytes(config: Any, dtype: str, trust_remote_code: bool) -> int | None:
-    """The model's weight size in ``dtype``, from its config on the meta device (None if that fails)."""
+def _gpu_capability() -> tuple[int, int] | None:
     import torch
-    from transformers import AutoModelForCausalLM
 
-    try:
+    return tuple(torch.cuda.get_device_capability(0)) if torch.cuda.is_available() else None  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class ModelProbe:
+    """What instantiating the model on the meta device tells before loading: weight size, attention used."""
+
+    weight_bytes: int | None  # in the resolved dtype; None when the model could not be built on meta
+    attn_implementation: str | None  # what transformers chose (or accepted); None when unknown
+    notice: str | None = None  # why a requested attention implementation was not used
+
+
+def probe_model(
+    config: Any, dtype: str, attn_implementation: str | None, trust_remote_code: bool
+) -> ModelProbe:
+    """Build the model on the meta device (no memory, no weights) to learn its size in ``dtype`` and the
+    attention implementation transformers accepts; a requested one the model does not support falls back to
+    transformers' default for it, with a notice."""
+    import torch
+
+    def build(attn: str | None) -> Any:
+        from transformers import AutoModelForCausalLM
+
+        options: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        if attn is not None:
+            options["attn_implementation"] = attn
         with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
-    except Exception:  # noqa: BLE001 -- an estimate only; unknown size means "assume it fits"
-        return None
-    bits = torch.finfo(getattr(torch, "float32" if dtype == "auto" else dtype)).bits
-    return sum(p.numel() for p in model.parameters()) * bits // 8
+            return AutoModelForCausalLM.from_config(copy.deepcopy(config), **options)
+
+    notice = None
+    try:
+        model = build(attn_implementation)
+    except Exception as error:  # noqa: BLE001 -- unsupported attention, or a model that cannot go on meta
+        if attn_implementation is None:
+            return ModelProbe(None, None)
+        notice = (
+            f"attention implementation {attn_implementation!r} is not available for this model "
+            f"({str(error).splitlines()[0] if str(error) else type(error).__name__}); using transformers' default"
+        )
+        attn_implementation = None
+        try:
+            model = build(None)
+        except Exception:  # noqa: BLE001
+            return ModelProbe(None, None, notice)
+    bits = torch.finfo(getattr(torch, dtype)).bits
+    size = sum(p.numel() for p in model.parameters()) * bits // 8
+    used = getattr(model.config, "_attn_implementation", None) or attn_implementation
+    return ModelProbe(size, used, notice)
 
 
 def _context_window(config: Any) -> int | None:
@@ -250,6 +416,23 @@ def _context_window(config: Any) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def _load_tokenizer_and_config(model: str, revision: str | None, trust_remote_code: bool) -> tuple[Any, Any]:
+    """The tokenizer and config of ``model`` (a hub id or a local directory), or one line saying why not."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    options = {"revision": revision, "trust_remote_code": trust_remote_code}
+    local = Path(model).expanduser()
+    if (local.is_absolute() or model.startswith((".", "~"))) and not local.is_dir():
+        raise LongBenchError(f"model directory {model!r} does not exist")
+    from longbench.hub_access import from_hub
+
+    try:
+        tokenizer = from_hub(AutoTokenizer.from_pretrained, model, "tokenizer", **options)
+        return tokenizer, from_hub(AutoConfig.from_pretrained, model, "config", **options)
+    except OSError as error:
+        raise LongBenchError(f"cannot load model {model!r}: {str(error).splitlines()[0]}") from None
 
 
 class TransformersBackend(Backend):
@@ -269,36 +452,53 @@ class TransformersBackend(Backend):
         attn_implementation: str | None = None,
         revision: str | None = None,
     ) -> None:
-        from transformers import AutoConfig, AutoTokenizer
-
         from longbench.prompts import chat_template_from_option
 
         if batch_size < 1:
             raise LongBenchError(f"--batch-size must be at least 1, got {batch_size}")
-        options = {"revision": revision, "trust_remote_code": trust_remote_code}
-        local = Path(model).expanduser()
-        if (local.is_absolute() or model.startswith((".", "~"))) and not local.is_dir():
-            raise LongBenchError(f"model directory {model!r} does not exist")
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model, **options)
-            self.config = AutoConfig.from_pretrained(model, **options)
-        except OSError as error:
-            raise LongBenchError(f"cannot load model {model!r}: {str(error).splitlines()[0]}") from None
+        from longbench.reference_models import resolve_reference_model
+
+        resolved_model = resolve_reference_model(model, chat_template, trust_remote_code)
+        self.reference_format = resolved_model.chat_format
+        self.tokenizer, self.config = _load_tokenizer_and_config(
+            resolved_model.load, revision, trust_remote_code
+        )
         self.model_id = model
         self.batch_size = batch_size
         self.chat_template_option = chat_template
-        self._template = chat_template_from_option(chat_template, self.tokenizer)
+        self._template = (
+            None
+            if self.reference_format is not None
+            else chat_template_from_option(chat_template, self.tokenizer)
+        )
+        if not torch_available():  # the tokenizer alone: enough for --dump-prompts, not for generating
+            self.placement = Placement("cpu", ("cpu",))
+            self.spec = EngineSpec(
+                resolved_model.load, revision, "float32", attn_implementation, trust_remote_code
+            )
+            self.attn_used = None
+            self.cpu_threads = None
+            self._engine = None
+            self._pool = None
+            return
         gpus = _gpu_memory()
-        weights = _weight_bytes(self.config, dtype, trust_remote_code) if gpus and device != "cpu" else None
-        self.placement = plan_placement(device, weights, gpus)
-        resolved = resolve_dtype(dtype, self.placement)
+        on_gpu = bool(gpus) and device != "cpu"
+        gpu_dtype = resolve_dtype(dtype, Placement("single", ("cuda:0",))) if on_gpu else "float32"
+        capability = _gpu_capability() if on_gpu else None
+        requested = choose_attention(attn_implementation, capability, dtype if dtype != "auto" else gpu_dtype)
+        probe = probe_model(self.config, gpu_dtype, requested, trust_remote_code)
+        if probe.notice:
+            logger.warning("longbench: %s", probe.notice)
+        self.placement = plan_placement(device, probe.weight_bytes if on_gpu else None, gpus)
         self.spec = EngineSpec(
-            model=model,
+            model=resolved_model.load,
             revision=revision,
-            dtype=resolved,
-            attn_implementation=attn_implementation or default_attention(self.placement, resolved),
+            dtype=resolve_dtype(dtype, self.placement),
+            attn_implementation=requested if probe.notice is None else None,
             trust_remote_code=trust_remote_code,
         )
+        self.attn_used = probe.attn_implementation
+        self.cpu_threads = configure_cpu_threads() if self.placement.kind == "cpu" else None
         self._engine: TokenEngine | None = None
         self._pool: Any = None
 
@@ -307,20 +507,27 @@ class TransformersBackend(Backend):
         return _context_window(self.config)
 
     def chat_template(self) -> str | None:
+        if self.reference_format is not None:  # hashed into run.json: names the reference's own format
+            return f"longbench reference chat format: {self.reference_format}"
         return self._template
 
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.name,
             "model": self.model_id,
+            "loaded_from": self.spec.model,
             "revision": getattr(self.config, "_commit_hash", None) or self.spec.revision,
             "dtype": self.spec.dtype,
             "placement": self.placement.kind,
             "devices": list(self.placement.devices),
-            "attn_implementation": self.spec.attn_implementation,
+            "attn_implementation": self.attn_used,
             "batch_size": self.batch_size,
+            "cpu_threads": self.cpu_threads,
+            "batch_invariant": batch_invariant(self.placement, self.spec.dtype, self.batch_size),
             "chat_template": self.chat_template_option,
+            "reference_chat_format": self.reference_format,
             "trust_remote_code": self.spec.trust_remote_code,
+            "decoding": "greedy; the model's generation_config.json is not used except its special token ids",
         }
 
     @property
@@ -331,15 +538,14 @@ class TransformersBackend(Backend):
     # -- generation ----------------------------------------------------------------------------------------
     def job(self, request: GenerationRequest) -> TokenJob:
         """The token ids and decoding budget for ``request``, as the reference builds them."""
-        from longbench.prompts import encode_model_input
-
-        wrapped = request.chat and self._template is not None
-        ids = encode_model_input(self.render(request), self.tokenizer, chat_wrapped=wrapped)
+        ids = self.input_ids(request)
+        temperature = request.temperature
         if not request.stop_at_newline:
-            return TokenJob(tuple(ids), request.max_new_tokens, None, 0, request.temperature)
+            return TokenJob(tuple(ids), request.max_new_tokens, None, 0, temperature)
         newline = self.tokenizer.encode("\n", add_special_tokens=False)[-1]
-        eos = (self.tokenizer.eos_token_id, newline)
-        return TokenJob(tuple(ids), request.max_new_tokens, eos, 1, request.temperature)
+        return TokenJob(
+            tuple(ids), request.max_new_tokens, (self.tokenizer.eos_token_id, newline), 1, temperature
+        )
 
     def batches(
         self, requests: Sequence[GenerationRequest]
@@ -361,18 +567,23 @@ class TransformersBackend(Backend):
                 last[0][1].max_new_tokens,
                 last[0][1].eos_ids,
                 last[0][1].temperature,
-            ) == (
-                job.max_new_tokens,
-                job.eos_ids,
-                job.temperature,
-            )
+            ) == (job.max_new_tokens, job.eos_ids, job.temperature)
             if same and last is not None and len(last) < self.batch_size:
                 last.append((request, job))
             else:
                 out.append([(request, job)])
         return out
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Read a bounded window of requests ahead (a few batches per device), sort and batch within it."""
+        require_torch()
+        pending = iter(requests)
+        workers = len(self.placement.devices) if self.placement.kind == "data_parallel" else 1
+        window = self.batch_size * _WINDOW_BATCHES * workers
+        while chunk := list(islice(pending, window)):
+            yield from self._generate_window(chunk)
+
+    def _generate_window(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
         batches = self.batches(requests)
         if self.placement.kind == "data_parallel":
             outputs = self._worker_pool().run([[job for _, job in batch] for batch in batches])
@@ -386,10 +597,11 @@ class TransformersBackend(Backend):
     def _result(self, request: GenerationRequest, job: TokenJob, output: list[int] | str) -> GenerationResult:
         if isinstance(output, str):
             return GenerationResult.failure(request, output)
-        text = self.tokenizer.decode(output, skip_special_tokens=True)
+        text = self.clean_output(self.tokenizer.decode(output, skip_special_tokens=True))
         return GenerationResult(request, text, None, len(job.ids), len(output))
 
     def _local_engine(self) -> TokenEngine:
+        require_torch()
         if self._engine is None:
             if self.placement.kind == "sharded":
                 model = load_model(self.spec, None, device_map="auto")

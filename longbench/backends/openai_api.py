@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -37,6 +37,8 @@ NO_KEY = "EMPTY"  # sent when no key is configured (local servers ignore it)
 CHAT_PATH = "/chat/completions"
 COMPLETION_PATH = "/completions"
 _FATAL_STATUS = frozenset({401, 403, 404})
+REFUSALS_TO_STOP = 5  # identical non-retryable errors (4xx but 408/409/429) that stop the run
+TOKEN_LIMIT_PARAMETERS: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
 _RETRY_STATUS = frozenset({408, 409, 429})
 
 
@@ -85,7 +87,11 @@ def load_tokenizer(spec: str) -> TokenizerLike:
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(source)
+        from longbench.hub_access import from_hub
+
+        return from_hub(AutoTokenizer.from_pretrained, source, "tokenizer")
+    except LongBenchError:
+        raise
     except Exception as error:  # transformers raises many kinds (OSError, ValueError, HTTP errors)
         raise LongBenchError(
             f"cannot load tokenizer {spec!r} ({type(error).__name__}); pass --tokenizer with a Hugging Face "
@@ -156,6 +162,8 @@ class OpenAIBackend(Backend):
         completion_tasks_as_chat: bool = False,
         max_retries: int = 6,
         retry_base_delay: float | None = None,
+        token_limit_parameter: str = "max_tokens",
+        send_temperature: bool = True,
     ) -> None:
         if concurrency < 1:
             raise LongBenchError(f"--concurrency must be at least 1, got {concurrency}")
@@ -163,8 +171,20 @@ class OpenAIBackend(Backend):
             raise LongBenchError(f"--request-timeout must be positive, got {request_timeout}")
         if max_retries < 0:
             raise LongBenchError(f"--max-retries must be 0 or more, got {max_retries}")
+        if token_limit_parameter not in TOKEN_LIMIT_PARAMETERS:
+            raise LongBenchError(
+                f"unknown token limit parameter {token_limit_parameter!r}; valid: {', '.join(TOKEN_LIMIT_PARAMETERS)}"
+            )
         self.model = model
+        self._secret = _read_api_key(api_key_env)
+        if not base_urls and self._secret is None:
+            raise LongBenchError(
+                "--backend openai: pass --base-url (e.g. http://localhost:8000/v1 for `vllm serve`); the public "
+                f"OpenAI API ({DEFAULT_BASE_URL}) is used only with a key (OPENAI_API_KEY or --api-key-env)"
+            )
         self.base_urls = [url.rstrip("/") for url in (base_urls or [DEFAULT_BASE_URL])]
+        self.token_limit_parameter = token_limit_parameter
+        self.send_temperature = send_temperature
         self.api_key_env = api_key_env
         self.concurrency = concurrency
         self.request_timeout = float(request_timeout)
@@ -173,7 +193,7 @@ class OpenAIBackend(Backend):
         self.retry_base_delay = _retry_base_delay(retry_base_delay)
         self.tokenizer_spec = tokenizer or model
         _import_openai()  # fail now, clearly, when the optional dependency is missing
-        self._secret = _read_api_key(api_key_env)
+        self._refusals: Counter[str] = Counter()  # identical non-retryable errors, to stop a doomed run
         self.tokenizer = load_tokenizer(self.tokenizer_spec)
         self.stats: Counter[str] = Counter()  # attempts, successes, failures and retries by reason
         self._rng = random.Random()
@@ -196,8 +216,9 @@ class OpenAIBackend(Backend):
         else:
             path = COMPLETION_PATH
             body["prompt"] = request.prompt
-        body["temperature"] = request.temperature
-        body["max_tokens"] = request.max_new_tokens
+        if self.send_temperature:
+            body["temperature"] = request.temperature
+        body[self.token_limit_parameter] = request.max_new_tokens
         if request.stop_at_newline:
             body["stop"] = ["\n"]
         return path, body
@@ -215,7 +236,11 @@ class OpenAIBackend(Backend):
                 "chat_tasks": "/v1" + CHAT_PATH,
                 "completion_tasks": "/v1" + (CHAT_PATH if self.completion_tasks_as_chat else COMPLETION_PATH),
             },
-            "decoding": {"temperature": 0, "max_tokens": "task max_new_tokens", "samsum_stop": ["\n"]},
+            "decoding": {
+                "temperature": 0 if self.send_temperature else "not sent (the server's default)",
+                self.token_limit_parameter: "task max_new_tokens",
+                "samsum_stop": ["\n"],
+            },
             "tokenizer": self.tokenizer_spec,
             "api_key_env": self.api_key_env,  # the variable's name, never its value
             "concurrency": self.concurrency,
@@ -269,10 +294,9 @@ class OpenAIBackend(Backend):
 
     # -- generation ---------------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        pending = list(requests)
-        if not pending:
-            return
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        """Requests are taken from ``requests`` as concurrency slots free up (lazily, on the event loop)."""
+        pending = iter(requests)
         results: queue.Queue[GenerationResult | BaseException | None] = queue.Queue()
         future = asyncio.run_coroutine_threadsafe(
             self._generate_all(pending, results.put), self._ensure_loop()
@@ -295,12 +319,12 @@ class OpenAIBackend(Backend):
 
     async def _generate_all(
         self,
-        requests: list[GenerationRequest],
+        requests: Iterator[GenerationRequest],
         emit: Callable[[GenerationResult | BaseException | None], None],
     ) -> None:
         try:
             await self._clients()
-            todo = iter(requests)
+            todo = requests
             stopping = asyncio.Event()  # set when the caller goes away; checked as well as cancellation
 
             async def worker() -> None:
@@ -309,7 +333,7 @@ class OpenAIBackend(Backend):
                         return
                     emit(await self._generate_one(request, stopping))
 
-            workers = [asyncio.ensure_future(worker()) for _ in range(min(self.concurrency, len(requests)))]
+            workers = [asyncio.ensure_future(worker()) for _ in range(self.concurrency)]
             try:
                 done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
                 for task in done:
@@ -322,7 +346,7 @@ class OpenAIBackend(Backend):
         except asyncio.CancelledError:
             emit(None)
             raise
-        except FatalAPIError as error:
+        except LongBenchError as error:  # fatal API errors, and bad input met while building a request
             emit(error)
         except Exception as error:  # a bug: surface it to the caller rather than hang it
             emit(LongBenchError(self._scrub(f"openai backend failed: {type(error).__name__}: {error}")))
@@ -349,6 +373,8 @@ class OpenAIBackend(Backend):
                 return result
             finally:
                 endpoint.in_flight -= 1
+            if not failure.retryable:
+                self._stop_if_refused_again(failure.message)
             if not failure.retryable or stopping.is_set():
                 break
             self.stats["retries"] += 1
@@ -373,6 +399,18 @@ class OpenAIBackend(Backend):
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             generated_tokens=getattr(usage, "completion_tokens", None),
         )
+
+    def _stop_if_refused_again(self, message: str) -> None:
+        """Raise :class:`FatalAPIError` once the same non-retryable error has come ``REFUSALS_TO_STOP`` times:
+        a server that rejects the request format (say "Unsupported parameter: 'max_tokens'") rejects them all."""
+        self._refusals[message] += 1
+        if self._refusals[message] >= REFUSALS_TO_STOP:
+            hint = ""
+            if "max_tokens" in message:
+                hint = " (for APIs that want max_completion_tokens: --token-limit-parameter max_completion_tokens)"
+            elif "temperature" in message:
+                hint = " (for APIs that refuse a temperature: --omit-temperature)"
+            raise FatalAPIError(f"stopped after {REFUSALS_TO_STOP} identical refusals: {message}{hint}")
 
     def _classify(self, error: BaseException, endpoint: _Endpoint) -> _Failure:
         """Whether ``error`` is worth another attempt; raises :class:`FatalAPIError` when no request can work."""

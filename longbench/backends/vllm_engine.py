@@ -1,9 +1,15 @@
-"""Generation with vLLM in this process (``vllm.LLM``): every prompt submitted at once, prefix caching on.
+"""Generation with vLLM in this process: an engine step loop that streams each result as it finishes.
+
+Requests are pulled from the runner's iterable as the engine has room (``IN_FLIGHT`` at a time, enough to keep
+its scheduler's batches full) and each finished request is yielded, hence written, at once: a crash loses only
+what was in flight. Prefix caching is on.
 
 The model input is built exactly as the transformers backend builds it (same chat template option, same
 token ids from :func:`longbench.prompts.encode_model_input`) and handed to vLLM as token ids, so both engines
-see identical inputs. Decoding is greedy (temperature 0) with the model's own repetition penalty from its
-generation config, as ``model.generate`` applies it in the reference; the model's EOS tokens end generation.
+see identical inputs; for the reference's eight models that is the reference's own chat format. Decoding is
+greedy (temperature 0, no repetition penalty: vLLM would otherwise take the model's generation_config.json,
+which can ask for sampling), unless a request asks for a positive temperature; the model's EOS tokens end
+generation.
 samsum additionally stops at the reference's newline token (``tokenizer.encode("\\n")[-1]``) and must emit at
 least one token (``min_tokens=1`` suppresses the stop tokens for the first step, as the reference's
 ``min_length`` does). Only the new token ids are decoded, with special tokens skipped.
@@ -15,7 +21,8 @@ needs a GPU. For several nodes, run ``vllm serve`` on a Ray cluster and use the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +44,19 @@ def newline_token_id(tokenizer: Any) -> int:
     return tokenizer.encode("\n", add_special_tokens=False)[-1]
 
 
-def sampling_settings(
-    request: GenerationRequest, newline_id: int, repetition_penalty: float
-) -> dict[str, Any]:
-    """``vllm.SamplingParams`` keyword arguments for ``request``: greedy, the task's budget, samsum's stop."""
+IN_FLIGHT = 512  # requests handed to the engine ahead of completion: its scheduler picks batches from them
+
+
+def sampling_settings(request: GenerationRequest, newline_id: int) -> dict[str, Any]:
+    """``vllm.SamplingParams`` keyword arguments for ``request``: greedy (or the request's own temperature),
+    nothing else from the model's generation config, the task's budget, samsum's stop."""
     settings: dict[str, Any] = {
         "n": 1,
         "temperature": request.temperature,
+        "top_p": 1.0,
+        "top_k": -1,  # disabled
+        "repetition_penalty": 1.0,
         "max_tokens": request.max_new_tokens,
-        "repetition_penalty": repetition_penalty,
         "skip_special_tokens": True,
     }
     if request.stop_at_newline:
@@ -77,6 +88,32 @@ def _import_vllm() -> Any:
     return vllm
 
 
+def stream_completions(
+    engine: Any, jobs: Iterator[VLLMJob], make_params: Any, in_flight: int = IN_FLIGHT
+) -> Iterator[tuple[VLLMJob, Any]]:
+    """Run ``jobs`` on a vLLM ``LLMEngine`` (``add_request`` / ``step`` / ``has_unfinished_requests``) and
+    yield ``(job, finished RequestOutput)`` as each finishes. Jobs are pulled from the iterator only while
+    fewer than ``in_flight`` are in the engine, so a crash loses at most those."""
+    pending: dict[str, VLLMJob] = {}
+    exhausted = False
+    counter = 0
+    while True:
+        while not exhausted and len(pending) < in_flight:
+            job = next(jobs, None)
+            if job is None:
+                exhausted = True
+                break
+            counter += 1
+            request_id = str(counter)
+            pending[request_id] = job
+            engine.add_request(request_id, {"prompt_token_ids": list(job.prompt_ids)}, make_params(job))
+        if not pending:
+            return
+        for output in engine.step():
+            if output.finished and output.request_id in pending:
+                yield pending.pop(output.request_id), output
+
+
 class VLLMBackend(Backend):
     """A vLLM engine in this process; the tokenizer loads at once, the engine on first use."""
 
@@ -93,22 +130,22 @@ class VLLMBackend(Backend):
         revision: str | None = None,
     ) -> None:
         self.vllm = _import_vllm()
-        from transformers import AutoTokenizer, GenerationConfig
+        from transformers import AutoTokenizer
 
+        from longbench.hub_access import from_hub
         from longbench.prompts import chat_template_from_option
+        from longbench.reference_models import resolve_reference_model
 
         if tensor_parallel_size < 1:
             raise LongBenchError(f"--tensor-parallel-size must be at least 1, got {tensor_parallel_size}")
+        resolved = resolve_reference_model(model, chat_template, trust_remote_code)
+        self.reference_format = resolved.chat_format
         options = {"revision": revision, "trust_remote_code": trust_remote_code}
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model, **options)
+            self.tokenizer = from_hub(AutoTokenizer.from_pretrained, resolved.load, "tokenizer", **options)
         except OSError as error:
             raise LongBenchError(f"cannot load model {model!r}: {str(error).splitlines()[0]}") from None
-        try:
-            generation = GenerationConfig.from_pretrained(model, revision=revision)
-            self.repetition_penalty = float(generation.repetition_penalty or 1.0)
-        except OSError:  # no generation_config.json: transformers' default
-            self.repetition_penalty = 1.0
+        self.load_id = resolved.load
         self.model_id = model
         self.revision = revision
         self.tensor_parallel_size = tensor_parallel_size
@@ -116,14 +153,19 @@ class VLLMBackend(Backend):
         self.trust_remote_code = trust_remote_code
         self.dtype = dtype
         self.chat_template_option = chat_template
-        self._template = chat_template_from_option(chat_template, self.tokenizer)
+        self._template = (
+            None
+            if self.reference_format is not None
+            else chat_template_from_option(chat_template, self.tokenizer)
+        )
         self._newline = newline_token_id(self.tokenizer)
         self._llm: Any = None
 
     def _engine(self) -> Any:
         if self._llm is None:
             self._llm = self.vllm.LLM(
-                model=self.model_id,
+                model=self.load_id,
+                generation_config="vllm",  # vLLM's neutral defaults, not the model's generation_config.json
                 revision=self.revision,
                 tokenizer_revision=self.revision,
                 tensor_parallel_size=self.tensor_parallel_size,
@@ -141,6 +183,8 @@ class VLLMBackend(Backend):
         return int(self._engine().llm_engine.model_config.max_model_len)
 
     def chat_template(self) -> str | None:
+        if self.reference_format is not None:  # hashed into run.json: names the reference's own format
+            return f"longbench reference chat format: {self.reference_format}"
         return self._template
 
     def describe(self) -> dict[str, Any]:
@@ -155,39 +199,51 @@ class VLLMBackend(Backend):
             "enable_prefix_caching": True,
             "chat_template": self.chat_template_option,
             "trust_remote_code": self.trust_remote_code,
-            "decoding": {"temperature": 0.0, "repetition_penalty": self.repetition_penalty},
+            "reference_chat_format": self.reference_format,
+            "decoding": {"temperature": 0.0, "repetition_penalty": 1.0},
+            "batch_invariant": False,  # vLLM batches continuously: outputs may depend on what runs together
         }
 
     # -- generation ----------------------------------------------------------------------------------------
     def job(self, request: GenerationRequest) -> VLLMJob:
         """The token ids and sampling settings for ``request``, built as the transformers backend builds them."""
-        from longbench.prompts import encode_model_input
+        return VLLMJob(request, tuple(self.input_ids(request)), sampling_settings(request, self._newline))
 
-        wrapped = request.chat and self._template is not None
-        ids = encode_model_input(self.render(request), self.tokenizer, chat_wrapped=wrapped)
-        settings = sampling_settings(request, self._newline, self.repetition_penalty)
-        return VLLMJob(request, tuple(ids), settings)
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        window = self.max_model_len
+        too_long: list[GenerationResult] = []
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        jobs = [self.job(request) for request in requests]
-        if not jobs:
+        def fitting_jobs() -> Iterator[VLLMJob]:
+            nonlocal window
+            for request in requests:
+                job = self.job(request)
+                if window is None:
+                    window = self.context_window()
+                if len(job.prompt_ids) >= window:
+                    error = f"prompt of {len(job.prompt_ids)} tokens does not fit the {window}-token window"
+                    too_long.append(GenerationResult.failure(request, error))
+                    continue
+                yield job
+
+        jobs = fitting_jobs()
+        first = next(jobs, None)
+        yield from too_long
+        too_long.clear()
+        if first is None:
             return
-        window = self.context_window()
-        fits = [job for job in jobs if window is None or len(job.prompt_ids) < window]
-        for job in jobs:
-            if window is not None and len(job.prompt_ids) >= window:
-                error = f"prompt of {len(job.prompt_ids)} tokens does not fit the {window}-token window"
-                yield GenerationResult.failure(job.request, error)
-        if not fits:
-            return
-        prompts = [{"prompt_token_ids": list(job.prompt_ids)} for job in fits]
-        params = [self.vllm.SamplingParams(**job.sampling) for job in fits]
-        outputs = self._engine().generate(prompts, sampling_params=params, use_tqdm=True)
-        for job, output in zip(fits, outputs, strict=True):
+        engine = self._engine().llm_engine
+
+        def params(job: VLLMJob) -> Any:
+            return self.vllm.SamplingParams(**job.sampling)
+
+        for job, output in stream_completions(engine, itertools.chain([first], jobs), params):
+            yield from too_long
+            too_long.clear()
             completion = output.outputs[0]
             ids = generated_ids(completion.token_ids, getattr(completion, "stop_reason", None))
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            text = self.clean_output(self.tokenizer.decode(ids, skip_special_tokens=True))
             yield GenerationResult(job.request, text, None, len(job.prompt_ids), len(ids))
+        yield from too_long
 
     def close(self) -> None:
         self._llm = None

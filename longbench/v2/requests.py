@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, TokenizerLike
-from longbench.errors import InputError, LongBenchError
+from longbench.errors import LongBenchError
 from longbench.runner import Benchmark
 from longbench.tasks import Task
 from longbench.v2.data import FIELDS, checksum_warning, data_source, iter_records
@@ -95,22 +95,29 @@ def v2_benchmark(mode: V2Mode, model_name: str, temperature: float = DEFAULT_TEM
     }
     tokenizers: dict[str, TokenizerLike | None] = {}
 
-    def load(task: Task, data: str, e: bool, limit: int | None) -> list[dict[str, Any]]:
+    def load(
+        task: Task,
+        data: str,
+        e: bool,
+        limit: int | None,
+        shard: tuple[int, int] | None,
+        verify: bool,
+        top_k: int | None,
+    ) -> Iterator[dict[str, Any]]:
+        records = islice(iter_records(data_source(data)), limit)  # validated one by one as they are read
+        return islice(records, shard[0], None, shard[1]) if shard else records
+
+    def data_sha256(task: Task, data: str, e: bool, verify: bool) -> str | None:
         source = data_source(data)
-        records = list(islice(iter_records(source), limit))
-        seen: set[str] = set()
-        for number, record in enumerate(records, 1):
-            if record["_id"] in seen:
-                raise InputError(source.path, f"record {number}: duplicate _id {record['_id']!r}", number)
-            seen.add(record["_id"])
+        for _ in iter_records(source):  # the whole file read once: every record checked, the bytes hashed
+            pass
         settings["data_file"] = str(source.path)
-        settings["data_sha256"] = source.sha256  # None when --limit stopped before the end of the file
         warning = checksum_warning(source) if data == "hub" else None
         settings["data_checksum_warning"] = warning
         if warning:
             logger.warning(warning)
             print(warning, flush=True)
-        return records
+        return source.sha256
 
     def max_length(
         task: Task, names: Sequence[str], override: int | None, window: int | None
@@ -144,9 +151,7 @@ def v2_benchmark(mode: V2Mode, model_name: str, temperature: float = DEFAULT_TEM
 
     def follow_up(
         task: Task, record: dict[str, Any], answers: Sequence[str], backend: Backend, window: int | None
-    ) -> GenerationRequest | None:
-        if not mode.cot or len(answers) != 1:
-            return None
+    ) -> GenerationRequest:
         chosen = tokenizer(backend)
         if chosen is not None and window is not None:
             prompt = second_prompt(record, mode, answers[0], chosen, window)
@@ -167,7 +172,16 @@ def v2_benchmark(mode: V2Mode, model_name: str, temperature: float = DEFAULT_TEM
     def line(record: dict[str, Any], answers: Sequence[str]) -> dict[str, Any]:
         return _result_line(record, mode, answers)
 
-    return Benchmark(load, max_length, request, line, follow_up, settings)
+    return Benchmark(
+        load=load,
+        max_length=max_length,
+        request=request,
+        line=line,
+        data_sha256=data_sha256,
+        calls=2 if mode.cot else 1,
+        follow_up=follow_up,
+        settings=settings,
+    )
 
 
 def _listed() -> set[str]:

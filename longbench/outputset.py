@@ -1,0 +1,167 @@
+"""Installing a folder of result files as one set: the old complete set or the new one, never a mix.
+
+``longbench eval`` builds every file it writes in memory first, then :func:`install_output_set` writes them
+into a temporary folder beside the target (``.<name>.tmp-XXXX``), moves the old folder aside
+(``.<name>.old-XXXX``), renames the new one into place and removes the old. A kill or a full disk at any
+moment leaves the target holding a complete set; leftovers of a killed earlier install are cleaned up (or the
+old set put back) by the next one. An exclusive ``flock`` on ``.<name>.lock`` beside the target makes a
+second process wait its turn. Each set carries a manifest (:data:`MANIFEST`) naming its files, so a folder is
+only ever replaced when it is missing, empty or an earlier set: never a folder holding the user's own files.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from longbench.errors import LongBenchError
+
+MANIFEST = ".longbench-eval.json"  # {"files": [...]}: marks a folder as an output set of `longbench eval`
+# What `longbench eval` wrote before sets had a manifest: such a folder may still be replaced.
+_LEGACY_NAMES = {"result.json", "samples.jsonl", "summary.json", "tables.md"}
+_PAUSE_ENV = "LONGBENCH_TEST_PAUSE_SWAP"  # tests: seconds to pause after each step (reported on stderr)
+
+
+def _fail(target: Path, error: OSError) -> LongBenchError:
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        reason = "disk full"
+    elif error.errno == errno.EFBIG:
+        reason = "file size limit exceeded"
+    return LongBenchError(f"{target}: cannot write results ({reason}); the folder was left as it was")
+
+
+def _step(name: str) -> None:
+    """A named point in the install, where tests can pause to kill the process."""
+    pause = os.environ.get(_PAUSE_ENV)
+    if pause:
+        print(f"swap-step: {name}", file=sys.stderr, flush=True)
+        time.sleep(float(pause))
+
+
+def _is_replaceable(target: Path) -> bool:
+    """Missing, empty, an earlier output set (manifest), or a folder of files only eval ever wrote."""
+    if not target.exists():
+        return True
+    if not target.is_dir() or target.is_symlink():
+        return False
+    entries = list(target.iterdir())
+    if any(entry.name == MANIFEST for entry in entries):
+        return True
+    return all(
+        entry.is_file() and (entry.name in _LEGACY_NAMES or entry.name.startswith("table_"))
+        for entry in entries
+    )
+
+
+def _leftovers(target: Path, kind: str) -> list[Path]:
+    return sorted(target.parent.glob(f".{target.name}.{kind}-*"))
+
+
+def _recover(target: Path) -> None:
+    """Undo what a killed earlier install left: temp folders removed, the old set put back or removed."""
+    for temporary in _leftovers(target, "tmp"):
+        shutil.rmtree(temporary, ignore_errors=True)
+    for old in _leftovers(target, "old"):
+        if not target.exists() and (old / "set").is_dir():
+            os.rename(old / "set", target)  # killed between moving the old set aside and the new one in
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """Hold an exclusive lock for ``target`` (released by the kernel if the process dies)."""
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def check_output_location(target: Path) -> None:
+    """Refuse now, before any scoring, when ``target`` cannot receive an output set."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(target):
+            _recover(target)
+            if not _is_replaceable(target):
+                raise LongBenchError(
+                    f"{target}: holds files that `longbench eval` did not write; choose another --out"
+                    " (or empty the folder)"
+                )
+            tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.tmp-").cleanup()
+    except OSError as error:
+        raise _fail(target, error) from None
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as file:  # mode follows the umask, like any file the user creates
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _manifest(files: Mapping[str, bytes]) -> bytes:
+    return (json.dumps({"files": sorted(files)}, indent=1) + "\n").encode("utf-8")
+
+
+def _swap(target: Path, temporary: Path) -> None:
+    """Old set aside, new set in, old set removed; the target always holds a complete set."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+        os.rename(target, old / "set")  # a rename within the parent: atomic
+        _step("old set moved aside")
+    os.rename(temporary, target)
+    _fsync_dir(target.parent)
+    _step("new set in place")
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def install_output_set(target: Path, files: Mapping[str, bytes]) -> None:
+    """Make ``target`` hold exactly ``files`` (relative name -> content), replacing an earlier set in one step.
+
+    Raises :class:`LongBenchError` (one line) on any OS error; ``target`` then holds what it held before.
+    """
+    if not _is_replaceable(target):
+        check_output_location(target)  # raises with the reason
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(target):
+            _recover(target)
+            temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+            try:
+                os.chmod(temporary, 0o777 & ~current_umask())
+                for name, data in {**files, MANIFEST: _manifest(files)}.items():
+                    _write_file(temporary / name, data)
+                _fsync_dir(temporary)
+                _step("new set written")
+                _swap(target, temporary)
+            finally:
+                shutil.rmtree(temporary, ignore_errors=True)
+    except OSError as error:
+        raise _fail(target, error) from None
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,153 @@
+"""Figures of results (optional ``plots`` extra: matplotlib): the paper's radar and length chart, task bars.
+
+- :func:`radar`: the six categories of the English table per model, the paper's README figure, with the
+  published models when asked;
+- :func:`task_bars`: every task's score per model with its bootstrap 95% interval;
+- :func:`length_lines`: LongBench-E, the average score over the length buckets per model ("Avg Score"
+  over "Length", as the README's figure).
+
+Each builder returns a matplotlib ``Figure`` (tests inspect them); :func:`figure_files` renders PNG and SVG.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from longbench.errors import LongBenchError
+from longbench.evaluation import BUCKETS, ModelResult
+from longbench.published import (
+    PAPER_CATEGORIES,
+    PUBLISHED_MARK,
+    display_name,
+    paper_layout,
+    paper_task_order,
+    published_models,
+)
+from longbench.stats import interval
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure(**kwargs: object) -> Figure:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise LongBenchError("--plots needs matplotlib: pip install 'longbench[plots]'") from None
+    return Figure(**kwargs)  # type: ignore[arg-type]
+
+
+def _category_values(result: ModelResult) -> list[float] | None:
+    from longbench.reports import category_scores
+
+    scores = category_scores(result, "en")
+    values = [scores[c] for c in paper_layout("en")]
+    return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+
+def radar(results: Sequence[ModelResult], published: bool = False) -> Figure:
+    """The six English categories per model on a radar (models with every task present)."""
+    labels = [PAPER_CATEGORIES[c] for c in paper_layout("en")]
+    series: list[tuple[str, list[float]]] = []
+    for result in results:
+        values = _category_values(result)
+        if values is not None:
+            series.append((result.name, values))
+    if published:
+        for model in published_models():
+            cells = model.categories["en"]
+            series.append((model.name + PUBLISHED_MARK, [float(cells[c]) for c in paper_layout("en")]))
+    fig = _figure(figsize=(10, 6))
+    ax = fig.add_subplot(projection="polar")
+    angles = [2 * math.pi * i / len(labels) for i in range(len(labels))]
+    for name, values in series:
+        style = "--" if name.endswith(PUBLISHED_MARK) else "-"
+        ax.plot([*angles, angles[0]], [*values, values[0]], style, linewidth=1.5, label=name)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(labels)
+    ax.set_ylim(0, 100)
+    ax.set_yticks([20, 40, 60, 80, 100])
+    ax.set_rlabel_position(180 / len(labels))
+    ax.tick_params(axis="y", labelsize="small", labelcolor="#666")
+    ax.set_title("LongBench English: categories", pad=24)
+    if series:
+        ax.legend(loc="center left", bbox_to_anchor=(1.25, 0.5), fontsize="small")
+    ax.tick_params(axis="x", pad=12)
+    return fig
+
+
+def task_bars(results: Sequence[ModelResult]) -> Figure:
+    """Every task's score per model, grouped by task, with the bootstrap 95% interval as error bars."""
+    tasks = [t for t in paper_task_order() if any(t in r.scores for r in results)]
+    fig = _figure(figsize=(max(6.0, 0.35 * len(tasks) * max(1, len(results)) ** 0.5 + 2), 4.5))
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(results))
+    for k, result in enumerate(results):
+        xs, ys, low, high = [], [], [], []
+        for i, task in enumerate(tasks):
+            if task not in result.scores:
+                continue
+            score = result.task_score(task)
+            lo, hi = interval(result.bootstrap.tasks[task])
+            xs.append(i + (k - (len(results) - 1) / 2) * width)
+            ys.append(score)
+            low.append(max(score - lo, 0.0))
+            high.append(max(hi - score, 0.0))
+        ax.bar(xs, ys, width=width, yerr=[low, high], capsize=2, label=result.name)
+    ax.set_xticks(range(len(tasks)))
+    ax.set_xticklabels([display_name(t) for t in tasks], rotation=60, ha="right", fontsize="small")
+    ax.set_ylabel("Score")
+    ax.set_title("Scores per task (95% bootstrap intervals)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def bucket_averages(result: ModelResult) -> list[float]:
+    """LongBench-E: per bucket, the mean of the tasks' bucket scores (NaN buckets left out)."""
+    values = []
+    for bucket in BUCKETS:
+        scores = [s.bucket_scores()[bucket] for s in result.scores.values()]
+        scores = [v for v in scores if not math.isnan(v)]
+        values.append(sum(scores) / len(scores) if scores else math.nan)
+    return values
+
+
+def length_lines(results: Sequence[ModelResult]) -> Figure:
+    """LongBench-E: the average score over the length buckets, one line per model."""
+    fig = _figure(figsize=(6, 4.5))
+    ax = fig.add_subplot()
+    for result in results:
+        ax.plot(list(BUCKETS), bucket_averages(result), marker="o", label=result.name)
+    ax.set_xlabel("Length")
+    ax.set_ylabel("Avg Score")
+    ax.set_title("LongBench-E: score over length")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def result_figures(results: Sequence[ModelResult], published: bool = False) -> dict[str, Figure]:
+    """The figures of a run: name -> figure (``length`` for LongBench-E, ``radar`` and ``tasks`` otherwise)."""
+    if results and results[0].e:
+        return {"length": length_lines(results), "tasks": task_bars(results)}
+    return {"radar": radar(results, published), "tasks": task_bars(results)}
+
+
+def render(fig: Figure, fmt: str) -> bytes:
+    """The figure as PNG or SVG bytes (SVG without timestamps, so equal runs give equal files)."""
+    buffer = io.BytesIO()
+    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+    fig.savefig(buffer, format=fmt, dpi=110, bbox_inches="tight", metadata=metadata)
+    return buffer.getvalue()
+
+
+def figure_files(figures: dict[str, Figure], folder: Path) -> dict[Path, bytes]:
+    """``<folder>/<name>.png`` and ``.svg`` for every figure."""
+    return {
+        folder / f"{name}.{fmt}": render(fig, fmt) for name, fig in figures.items() for fmt in ("png", "svg")
+    }

@@ -1,0 +1,92 @@
+"""The signature of a result: everything that decided its numbers, in one line (after sacrebleu's).
+
+``benchmark:LongBench-v1|set:LongBench|data:<sha of the checksum table>|mode:reference|prompts:<sha>|
+chat:<sha or ->|compression:<settings>|longbench:<v>|numpy:<v>|jieba:<v>|rouge:1.0.1-exact|fuzz:difflib``
+
+Prompt table and chat format hashes come from the folders' ``run.json`` when the run wrote one (``?``
+when several folders disagree, ``-`` when no ``run.json`` says); the data hash is the sha256 of the
+shipped checksum table, which pins every data file by its own sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from longbench import __version__
+from longbench.resources import data_text
+
+_SHORT = 12  # hex digits of a hash shown in a signature
+
+
+def _short(digest: str | None) -> str:
+    return digest[:_SHORT] if digest else "-"
+
+
+def data_hash() -> str:
+    """sha256 of the shipped checksum table (``data/checksums.json``)."""
+    return hashlib.sha256(data_text("checksums.json").encode("utf-8")).hexdigest()
+
+
+def read_run_json(folder: Path) -> dict[str, Any] | None:
+    """The ``run.json`` (or a shard's ``run.shard-*.json``) of a prediction folder; None when absent or unreadable."""
+    for path in sorted(folder.glob("run*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return None
+
+
+def _agreed(values: Iterable[Any]) -> Any:
+    distinct = {json.dumps(v, sort_keys=True) for v in values if v is not None}
+    if not distinct:
+        return None
+    return json.loads(distinct.pop()) if len(distinct) == 1 else "?"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def _compression(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return ",".join(f"{k}={value[k]}" for k in sorted(value))
+    return str(value)
+
+
+def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:
+    """The one-line signature of results scored from ``folders``."""
+    runs = [run for run in (read_run_json(folder) for folder in folders) if run is not None]
+    prompts = _agreed(run.get("prompt_table_sha256") for run in runs)
+    chat = _agreed(run.get("chat_template_sha256") for run in runs)
+    compression = _agreed(run.get("compression") for run in runs)
+    parts = [
+        "benchmark:LongBench-v1",
+        f"set:{'LongBench-E' if e else 'LongBench'}",
+        f"data:{_short(data_hash())}",
+        f"mode:{'corrected' if corrected else 'reference'}",
+        f"prompts:{prompts if prompts == '?' else _short(prompts)}",
+        f"chat:{chat if chat == '?' else _short(chat)}",
+    ]
+    if compression is not None:
+        parts.append(f"compression:{_compression(compression)}")
+    parts += [
+        f"longbench:{__version__}",
+        f"numpy:{_version('numpy')}",
+        f"jieba:{_version('jieba')}",
+        "rouge:1.0.1-exact",
+        "fuzz:difflib",
+    ]
+    return "|".join(parts)
