@@ -6,8 +6,7 @@ into a temporary folder beside the target (``.<name>.tmp-XXXX``), moves the old 
 moment leaves the target holding a complete set; leftovers of a killed earlier install are cleaned up (or the
 old set put back) by the next one. Where the kernel can exchange two folders in one step (Linux
 ``renameat2``), the old and new folders are swapped instead, so the target is never absent. An exclusive
-``flock`` on ``.<name>.lock`` beside the target makes a
-second process wait its turn. Each set carries a manifest (:data:`MANIFEST`) naming its files, so a folder is
+``flock`` on ``.<name>.lock`` beside the target makes a second process wait its turn. Each set carries a manifest (:data:`MANIFEST`) naming its files, so a folder is
 only ever replaced when it is missing, empty or an earlier set: never a folder holding the user's own files.
 """
 
@@ -51,18 +50,30 @@ def _step(name: str) -> None:
 
 
 def _is_replaceable(target: Path) -> bool:
-    """Missing, empty, an earlier output set (manifest), or a folder of files only eval ever wrote."""
+    """Missing, empty, an earlier output set holding only its own files (per its manifest), or a folder of
+    files only eval ever wrote (before sets had a manifest)."""
     if not target.exists():
         return True
     if not target.is_dir() or target.is_symlink():
         return False
-    entries = list(target.iterdir())
-    if any(entry.name == MANIFEST for entry in entries):
-        return True
+    names = {entry.name for entry in target.iterdir()}
+    if MANIFEST in names:
+        try:
+            listed = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["files"]
+            own = {Path(name).parts[0] for name in listed} | {MANIFEST}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return False
+        return names <= own
     return all(
-        entry.is_file() and (entry.name in _LEGACY_NAMES or entry.name.startswith("table_"))
-        for entry in entries
+        (target / name).is_file() and (name in _LEGACY_NAMES or name.startswith("table_")) for name in names
     )
+
+
+def _refuse_foreign(target: Path) -> None:
+    if not _is_replaceable(target):
+        raise LongBenchError(
+            f"{target}: holds files that `longbench eval` did not write; choose another --out (or move them)"
+        )
 
 
 def _leftovers(target: Path, kind: str) -> list[Path]:
@@ -93,11 +104,7 @@ def check_output_location(target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target):
             _recover(target)
-            if not _is_replaceable(target):
-                raise LongBenchError(
-                    f"{target}: holds files that `longbench eval` did not write; choose another --out"
-                    " (or empty the folder)"
-                )
+            _refuse_foreign(target)
             tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.tmp-").cleanup()
     except OSError as error:
         raise _fail(target, error) from None
@@ -164,12 +171,11 @@ def install_output_set(target: Path, files: Mapping[str, bytes]) -> None:
 
     Raises :class:`LongBenchError` (one line) on any OS error; ``target`` then holds what it held before.
     """
-    if not _is_replaceable(target):
-        check_output_location(target)  # raises with the reason
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target):
             _recover(target)
+            _refuse_foreign(target)
             temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
             try:
                 os.chmod(temporary, 0o777 & ~current_umask())

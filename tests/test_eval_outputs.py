@@ -231,6 +231,13 @@ def test_a_folder_of_other_files_is_never_replaced(tmp_path: Path) -> None:
     proc = run_cli("eval", model, "--out", out)
     assert_one_line_error(proc, str(out), "did not write")
     assert snapshot(out) == {"notes.txt": b"my notes"}
+    # a file of the user's put into an earlier result folder is not swept away with it either
+    earlier = tmp_path / "metrics" / "toy"
+    assert run_cli("eval", model, "--out", earlier).returncode == 0
+    (earlier / "notes.txt").write_text("my notes")
+    before = snapshot(earlier)
+    assert_one_line_error(run_cli("eval", model, "--out", earlier), str(earlier), "did not write")
+    assert snapshot(earlier) == before
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
