@@ -13,6 +13,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -340,3 +341,45 @@ def test_v1_scored_as_e_or_the_reverse_is_refused_by_run_json(
     (model / "run.json").write_text(json.dumps({"e": made_as_e, "task_samples": {"hotpotqa": 20}}))
     proc = run_cli("eval", model, *flag, "--out", tmp_path / "out")
     assert_one_line_error(proc, str(model / "run.json"), advice)
+
+
+def test_eval_of_a_killed_predict_scores_what_is_there(tmp_path: Path, tiny_model: Path) -> None:
+    """A real `longbench predict` (the built-in tiny model) SIGKILLed once its first predictions reach the
+    disk: eval scores those and names, per task, how many samples are missing."""
+    out = tmp_path / "pred"
+    env = {
+        **os.environ,
+        "LONGBENCH_CACHE": str(tiny_model.parent),
+        "HF_HUB_OFFLINE": "1",
+        "TQDM_DISABLE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    command = [sys.executable, "-m", "longbench", "predict", "--model", "builtin:tiny", "--data", "sample"]
+    command += ["--tasks", "trec,hotpotqa", "--max-length", "400", "--out", str(out)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        model = out / "tiny"
+        deadline = 600
+        while proc.poll() is None and deadline:
+            if (
+                sum(p.read_bytes().count(b"\n") for p in model.glob("*.jsonl")) >= 1
+                and (model / "run.json").exists()
+            ):
+                break
+            time.sleep(0.05)
+            deadline -= 1
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "predict finished before it could be killed"
+    model = next(out.iterdir())
+    done = {p.stem: p.read_bytes().count(b"\n") for p in model.glob("*.jsonl") if p.stem != "errors"}
+    result = run_cli("eval", model, "--out", tmp_path / "metrics")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "metrics" / "summary.json").read_text())
+    declared = json.loads((model / "run.json").read_text())["task_samples"]
+    assert summary["missing"] == {t: n - done.get(t, 0) for t, n in declared.items() if n > done.get(t, 0)}
+    assert summary["missing"] and set(json.loads((tmp_path / "metrics" / "result.json").read_text())) == {
+        t for t, n in done.items() if n
+    }
