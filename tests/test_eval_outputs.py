@@ -267,6 +267,13 @@ def test_odd_files_named_like_task_files_are_one_line_errors(tmp_path: Path, kin
     assert not (tmp_path / "out").exists()
 
 
+def test_a_prediction_folder_that_is_a_symlink_loop_is_a_one_line_error(tmp_path: Path) -> None:
+    loop = tmp_path / "toy"
+    os.symlink(loop.name, loop)
+    proc = run_cli("eval", loop, "--out", tmp_path / "out")
+    assert_one_line_error(proc, f"{loop}: not a directory of predictions", "symbolic links")
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [("[" * 100_000 + "]" * 100_000, "nested too deeply"), ('{"pred": ' + "7" * 5000 + "}", "digits")],
