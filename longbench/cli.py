@@ -734,7 +734,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="predict, then score")
     _add_predict_arguments(run)
     run.add_argument(
-        "--metrics-out", type=Path, metavar="DIR", help="score folder (default metrics/<model>/)"
+        "--metrics-out",
+        type=Path,
+        metavar="DIR",
+        help="score folder (default metrics/<model>/, metrics_e/ with --e)",
     )
     run.add_argument(
         "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"

@@ -4,13 +4,15 @@
 into a temporary folder beside the target (``.<name>.tmp-XXXX``), moves the old folder aside
 (``.<name>.old-XXXX``), renames the new one into place and removes the old. A kill or a full disk at any
 moment leaves the target holding a complete set; leftovers of a killed earlier install are cleaned up (or the
-old set put back) by the next one. An exclusive ``flock`` on ``.<name>.lock`` beside the target makes a
-second process wait its turn. Each set carries a manifest (:data:`MANIFEST`) naming its files, so a folder is
+old set put back) by the next one. Where the kernel can exchange two folders in one step (Linux
+``renameat2``), the old and new folders are swapped instead, so the target is never absent. An exclusive
+``flock`` on ``.<name>.lock`` beside the target makes a second process wait its turn. Each set carries a manifest (:data:`MANIFEST`) naming its files, so a folder is
 only ever replaced when it is missing, empty or an earlier set: never a folder holding the user's own files.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import json
@@ -28,7 +30,7 @@ from longbench.errors import LongBenchError
 MANIFEST = ".longbench-eval.json"  # {"files": [...]}: marks a folder as an output set of `longbench eval`
 # What `longbench eval` wrote before sets had a manifest: such a folder may still be replaced.
 _LEGACY_NAMES = {"result.json", "samples.jsonl", "summary.json", "tables.md"}
-_PAUSE_ENV = "LONGBENCH_TEST_PAUSE_SWAP"  # tests: seconds to pause after each step (reported on stderr)
+_PAUSE_ENV = "LONGBENCH_TEST_PAUSE_SWAP"  # tests: the step to pause at (a minute, reported on stderr)
 
 
 def _fail(target: Path, error: OSError) -> LongBenchError:
@@ -42,25 +44,36 @@ def _fail(target: Path, error: OSError) -> LongBenchError:
 
 def _step(name: str) -> None:
     """A named point in the install, where tests can pause to kill the process."""
-    pause = os.environ.get(_PAUSE_ENV)
-    if pause:
+    if os.environ.get(_PAUSE_ENV) == name:
         print(f"swap-step: {name}", file=sys.stderr, flush=True)
-        time.sleep(float(pause))
+        time.sleep(60)
 
 
 def _is_replaceable(target: Path) -> bool:
-    """Missing, empty, an earlier output set (manifest), or a folder of files only eval ever wrote."""
+    """Missing, empty, an earlier output set holding only its own files (per its manifest), or a folder of
+    files only eval ever wrote (before sets had a manifest)."""
     if not target.exists():
         return True
     if not target.is_dir() or target.is_symlink():
         return False
-    entries = list(target.iterdir())
-    if any(entry.name == MANIFEST for entry in entries):
-        return True
+    names = {entry.name for entry in target.iterdir()}
+    if MANIFEST in names:
+        try:
+            listed = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["files"]
+            own = {Path(name).parts[0] for name in listed} | {MANIFEST}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return False
+        return names <= own
     return all(
-        entry.is_file() and (entry.name in _LEGACY_NAMES or entry.name.startswith("table_"))
-        for entry in entries
+        (target / name).is_file() and (name in _LEGACY_NAMES or name.startswith("table_")) for name in names
     )
+
+
+def _refuse_foreign(target: Path) -> None:
+    if not _is_replaceable(target):
+        raise LongBenchError(
+            f"{target}: holds files that `longbench eval` did not write; choose another --out (or move them)"
+        )
 
 
 def _leftovers(target: Path, kind: str) -> list[Path]:
@@ -91,11 +104,7 @@ def check_output_location(target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target):
             _recover(target)
-            if not _is_replaceable(target):
-                raise LongBenchError(
-                    f"{target}: holds files that `longbench eval` did not write; choose another --out"
-                    " (or empty the folder)"
-                )
+            _refuse_foreign(target)
             tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.tmp-").cleanup()
     except OSError as error:
         raise _fail(target, error) from None
@@ -121,8 +130,30 @@ def _manifest(files: Mapping[str, bytes]) -> bytes:
     return (json.dumps({"files": sorted(files)}, indent=1) + "\n").encode("utf-8")
 
 
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
 def _swap(target: Path, temporary: Path) -> None:
-    """Old set aside, new set in, old set removed; the target always holds a complete set."""
+    """New set in, old set removed; the target holds a complete set at every moment (where the kernel can
+    exchange two folders; elsewhere there is a moment without one, which the next install repairs)."""
+    if target.exists() and _exchange(temporary, target):
+        _fsync_dir(target.parent)
+        _step("sets exchanged")
+        shutil.rmtree(temporary)  # now the old set
+        return
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
@@ -140,12 +171,11 @@ def install_output_set(target: Path, files: Mapping[str, bytes]) -> None:
 
     Raises :class:`LongBenchError` (one line) on any OS error; ``target`` then holds what it held before.
     """
-    if not _is_replaceable(target):
-        check_output_location(target)  # raises with the reason
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with _locked(target):
             _recover(target)
+            _refuse_foreign(target)
             temporary = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
             try:
                 os.chmod(temporary, 0o777 & ~current_umask())

@@ -292,6 +292,10 @@ def group_by_model(dirs: Iterable[Path]) -> dict[str, list[Path]]:
     groups: dict[str, list[Path]] = {}
     for directory in dirs:
         path = Path(directory)
+        try:
+            os.stat(path)  # a symlink loop fails here, not as a RuntimeError from resolve()
+        except OSError as error:
+            raise LongBenchError(f"{path}: not a directory of predictions ({error.strerror})") from None
         name = path.resolve().name
         if path.resolve() in (p.resolve() for p in groups.get(name, [])):
             continue

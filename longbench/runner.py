@@ -178,7 +178,8 @@ def _sha256(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _versions() -> dict[str, str | None]:
+def library_versions() -> dict[str, str | None]:
+    """Python's and the relevant packages' versions (those installed), as recorded in run files."""
     found: dict[str, str | None] = {"python": platform.python_version()}
     for package in _VERSIONS:
         try:
@@ -391,7 +392,7 @@ def _settings(
         "data_sha256": {},
         "stop_at_newline": [],
         "task_samples": {},
-        "versions": _versions(),
+        "versions": library_versions(),
         "backend_settings": described,
     }
 

@@ -99,10 +99,10 @@ def write_run_file(out_dir: Path, run: dict[str, Any], tasks: list[str]) -> None
     import json
 
     from longbench.outputs import write_atomic
-    from longbench.runner import _versions
+    from longbench.runner import library_versions
 
     old = read_run_file(out_dir) or {}
-    run = {**run, "tasks": sorted({*old.get("tasks", []), *tasks}), "versions": _versions()}
+    run = {**run, "tasks": sorted({*old.get("tasks", []), *tasks}), "versions": library_versions()}
     run["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_atomic(out_dir / RUN_FILE, json.dumps(run, ensure_ascii=False, indent=1) + "\n")
 
