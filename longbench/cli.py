@@ -737,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-out",
         type=Path,
         metavar="DIR",
-        help="score folder (default metrics/<model>/, metrics_e/ with --e)",
+        help="score folder (default metrics/<model>/, metrics_e/ with --e, metrics_v2/ with --v2)",
     )
     run.add_argument(
         "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"

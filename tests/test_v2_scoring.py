@@ -217,3 +217,30 @@ def test_duplicate_ids_identical_dropped_disagreeing_refused(tmp_path: Path) -> 
     write_jsonl(tmp_path / "b" / "m.jsonl", [one, {**one, "judge": False}])
     proc = run_cli("eval", "--v2", tmp_path / "b", "--out", tmp_path / "out")
     assert proc.returncode != 0 and "m.jsonl:2: _id 1 appears twice" in proc.stderr
+
+
+def test_default_folders_and_the_one_set_writer(tmp_path: Path) -> None:
+    """eval --v2 writes metrics_v2/ (metrics_v2_compensated/ with --compensated) as one set, replaces its own
+    earlier set, and refuses a folder holding files it did not write, before scoring, leaving it as it was."""
+    one = {"_id": "1", "difficulty": "easy", "length": "short", "answer": "A", "pred": "A", "judge": True}
+    write_jsonl(tmp_path / "r" / "m.jsonl", [one, {**one, "_id": "2", "pred": None, "judge": False}])
+
+    def run_here(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "longbench", "eval", "--v2", "r", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    for flags, folder, overall in (
+        ([], "metrics_v2", 50.0),
+        (["--compensated"], "metrics_v2_compensated", 62.5),
+    ):
+        assert run_here(*flags).returncode == 0
+        assert json.loads((tmp_path / folder / "result.json").read_text())["m"]["overall"] == overall
+    again = run_here()  # its own earlier set is replaced
+    assert again.returncode == 0, again.stderr
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    refused = run_here("--out", "mine")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    assert "did not write" in refused.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
