@@ -90,3 +90,30 @@ def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:
         "fuzz:difflib",
     ]
     return "|".join(parts)
+
+
+def _digest(value: Any) -> str:
+    """A short hash for a run.json value: a sha256 string as it is, anything else (a per-task table) hashed."""
+    if value is None or value == "?":
+        return "-" if value is None else "?"
+    if isinstance(value, str):
+        return _short(value)
+    return _short(hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest())
+
+
+def v2_signature(result_files: Iterable[Path], compensated: bool) -> str:
+    """The one-line signature of LongBench v2 rows scored from ``result_files`` (their folders' run.json, when
+    ``longbench predict --v2`` wrote them, gives the prompts, data and temperature; "-" when unknown)."""
+    runs = [run for run in (read_run_json(path.parent) for path in result_files) if run is not None]
+    temperature = _agreed(run.get("temperature") for run in runs)
+    parts = [
+        "benchmark:LongBench-v2",
+        f"mode:{'compensated' if compensated else 'reference'}",
+        f"prompts:{_digest(_agreed(run.get('prompt_table_sha256') for run in runs))}",
+        f"data:{_digest(_agreed(run.get('data_sha256') for run in runs))}",
+        f"chat:{_digest(_agreed(run.get('chat_template_sha256') for run in runs))}",
+        f"temperature:{'-' if temperature is None else temperature}",
+        f"longbench:{__version__}",
+        "extraction:result.py",
+    ]
+    return "|".join(parts)

@@ -90,6 +90,10 @@ def test_reference_row_on_v2_partial(tmp_path: Path, stored: bool, compensated: 
     assert len(samples) == 288 and sum(s["judge"] for s in samples) == 91
     assert "0 stored pred/judge disagree" in proc.stdout
     assert "Single-Document QA" in (out / "table_v2_domains.csv").read_text()
+    signatures = [line for line in proc.stdout.splitlines() if line.startswith("signature: ")]
+    mode = "compensated" if compensated else "reference"
+    assert len(signatures) == 2 and all(f"benchmark:LongBench-v2|mode:{mode}|" in line for line in signatures)
+    assert f"mode:{mode}" in (out / "tables.md").read_text()
 
 
 @needs_shared

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from longbench.reports import Table
+from longbench.signature import v2_signature
 from longbench.v2.scoring import COLUMNS, V2Row, result_txt
 
 
@@ -18,14 +19,18 @@ def main_table(rows: Sequence[V2Row]) -> Table:
     """Overall, Easy, Hard, Short, Medium, Long per row, as the paper's table."""
     title = "LongBench v2" + (" (compensated)" if rows and rows[0].compensated else "")
     body = [[row.name, *(_cell(v) for v in row.values().values())] for row in rows]
-    return Table(title, ["Model", *COLUMNS], body)
+    return Table(title, ["Model", *COLUMNS], body, _signature(rows))
 
 
 def domain_table(rows: Sequence[V2Row]) -> Table:
     """Accuracy per domain per row."""
     domains = list(dict.fromkeys(d for row in rows for d in row.domain_values()))
     body = [[row.name, *(_cell(row.domain_values().get(d)) for d in domains)] for row in rows]
-    return Table("LongBench v2 by domain", ["Model", *domains], body)
+    return Table("LongBench v2 by domain", ["Model", *domains], body, _signature(rows))
+
+
+def _signature(rows: Sequence[V2Row]) -> str:
+    return v2_signature([row.path for row in rows], bool(rows) and rows[0].compensated)
 
 
 def notes(rows: Sequence[V2Row]) -> list[str]:
