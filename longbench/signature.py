@@ -69,16 +69,14 @@ def _compression(value: Any) -> str | None:
 def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:
     """The one-line signature of results scored from ``folders``."""
     runs = [run for run in (read_run_json(folder) for folder in folders) if run is not None]
-    prompts = _agreed(run.get("prompt_table_sha256") for run in runs)
-    chat = _agreed(run.get("chat_template_sha256") for run in runs)
     compression = _agreed(run.get("compression") for run in runs)
     parts = [
         "benchmark:LongBench-v1",
         f"set:{'LongBench-E' if e else 'LongBench'}",
         f"data:{_short(data_hash())}",
         f"mode:{'corrected' if corrected else 'reference'}",
-        f"prompts:{prompts if prompts == '?' else _short(prompts)}",
-        f"chat:{chat if chat == '?' else _short(chat)}",
+        f"prompts:{_agreed_digest(runs, 'prompt_table_sha256')}",
+        f"chat:{_agreed_digest(runs, 'chat_template_sha256')}",
     ]
     if compression is not None:
         parts.append(f"compression:{_compression(compression)}")
@@ -101,6 +99,11 @@ def _digest(value: Any) -> str:
     return _short(hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest())
 
 
+def _agreed_digest(runs: list[dict[str, Any]], key: str) -> str:
+    """The short hash of ``key`` across ``runs``: "-" when none records it, "?" when they disagree."""
+    return _digest(_agreed(run.get(key) for run in runs))
+
+
 def v2_signature(result_files: Iterable[Path], compensated: bool) -> str:
     """The one-line signature of LongBench v2 rows scored from ``result_files`` (their folders' run.json, when
     ``longbench predict --v2`` wrote them, gives the prompts, data and temperature; "-" when unknown)."""
@@ -109,9 +112,9 @@ def v2_signature(result_files: Iterable[Path], compensated: bool) -> str:
     parts = [
         "benchmark:LongBench-v2",
         f"mode:{'compensated' if compensated else 'reference'}",
-        f"prompts:{_digest(_agreed(run.get('prompt_table_sha256') for run in runs))}",
-        f"data:{_digest(_agreed(run.get('data_sha256') for run in runs))}",
-        f"chat:{_digest(_agreed(run.get('chat_template_sha256') for run in runs))}",
+        f"prompts:{_agreed_digest(runs, 'prompt_table_sha256')}",
+        f"data:{_agreed_digest(runs, 'data_sha256')}",
+        f"chat:{_agreed_digest(runs, 'chat_template_sha256')}",
         f"temperature:{'-' if temperature is None else temperature}",
         f"longbench:{__version__}",
         "extraction:result.py",
