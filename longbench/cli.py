@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from longbench.backends import BACKENDS
+from longbench.backends.hf import DTYPES
 from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
@@ -418,7 +420,7 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=("transformers", "openai", "vllm"),
+        choices=BACKENDS,
         default="transformers",
         help="(default transformers)",
     )
@@ -471,7 +473,7 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dtype",
-        choices=("auto", "bfloat16", "float16", "float32"),
+        choices=DTYPES,
         default="auto",
         help="weights dtype (default auto: bfloat16 on GPUs that support it, float32 on CPU)",
     )
@@ -611,7 +613,7 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="ID_OR_PATH", help="summary: the summarizing model")
     parser.add_argument(
         "--backend",
-        choices=("transformers", "openai", "vllm"),
+        choices=BACKENDS,
         default="transformers",
         help="summary: (default transformers)",
     )
@@ -637,7 +639,7 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="dense: texts per batch")
     parser.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="dense and summary: where to run")
-    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float16", "float32"), default="auto")
+    parser.add_argument("--dtype", choices=DTYPES, default="auto")
     parser.add_argument("--chat-template", default="auto", metavar="none|auto|PATH")
     parser.add_argument("--trust-remote-code", action="store_true")
     parser.add_argument("--revision", metavar="REV")
