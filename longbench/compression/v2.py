@@ -11,8 +11,6 @@ The source is a v2 data file: JSON lines (optionally gzip-compressed, ``.gz``) o
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,37 +28,20 @@ def retrieved_context(chunks: list[str], order: list[int]) -> list[dict[str, Any
 
 
 def iter_v2_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a v2 data file, each checked for a string ``_id``, ``question`` and ``context``."""
-    from longbench.jsonl import parse_json_line
+    """The records of a v2 data file (read by :func:`longbench.v2.data.iter_values`: JSON lines or one JSON
+    array, optionally gzip-compressed), each checked for a string ``_id``, ``question`` and ``context``: the
+    fields retrieval needs."""
+    from longbench.v2.data import DataSource, iter_values
 
     if not path.is_file():
         raise LongBenchError(f"LongBench v2 data {path} is not a file")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        head = stream.read(1)
-        stream.seek(0)
-        if head == b"[":
-            items = list(enumerate(_json_list(path, stream.read()), start=1))
-        else:
-            items = [
-                (n, parse_json_line(raw, path, n, first=n == 1))
-                for n, raw in enumerate(stream, 1)
-                if raw.strip()
-            ]
-    for number, obj in items:
+    for number, obj in iter_values(DataSource(path)):
         if not isinstance(obj, dict):
             raise InputError(path, f"expected a JSON object, got {type(obj).__name__}", number)
         for key in _REQUIRED:
             if not isinstance(obj.get(key), str):
                 raise InputError(path, f"field {key!r} must be a string", number)
         yield obj
-
-
-def _json_list(path: Path, raw: bytes) -> list[Any]:
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(path, f"not valid JSON ({error})") from None
 
 
 def compress_v2(

@@ -169,6 +169,14 @@ def _starts_with_array(path: Path) -> bool:
 def iter_records(source: DataSource) -> Iterator[dict[str, Any]]:
     """Validated records of ``source.path`` (JSON array, JSON lines, either gzipped), streamed; when the file
     has been read to its end, ``source.sha256`` and ``source.records`` are set."""
+    for number, value in iter_values(source):
+        yield validate_record(value, source.path, number)
+
+
+def iter_values(source: DataSource) -> Iterator[tuple[int, Any]]:
+    """``(record number, parsed JSON value)`` of ``source.path`` (JSON array, JSON lines, either gzipped),
+    streamed and not yet validated; when the file has been read to its end, ``source.sha256`` and
+    ``source.records`` are set."""
     path = source.path
     with _open(path) as handle:
         if _starts_with_array(path):
@@ -180,9 +188,9 @@ def iter_records(source: DataSource) -> Iterator[dict[str, Any]]:
             numbered = _line_records(_TeeHash(handle, hasher), path)
             digest = hasher
         count = 0
-        for number, record in numbered:
+        for number, value in numbered:
             count += 1
-            yield validate_record(record, path, number)
+            yield number, value
         while chunk := handle.read(_CHUNK):  # bytes after the array's end count toward the hash too
             digest.update(chunk)
         source.sha256, source.records = digest.hexdigest(), count
