@@ -29,17 +29,27 @@ class GenerationRequest:
     temperature: float = (
         0.0  # 0.0: greedy (LongBench v1's reference); a positive value is the only way to sample
     )
+    seed: int | None = (
+        None  # this call's own sampling seed (--seed), derived from the run's seed, _id and call
+    )
+    call: int = 0  # which call of its sample this is (0, or 1 for the answer after v2's chain of thought)
 
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """The outcome of one request: ``text`` on success, or ``error`` (and ``text`` None) on failure."""
+    """The outcome of one request: ``text`` on success, or ``error`` (and ``text`` None) on failure.
+
+    ``text`` is the answer alone: a reasoning model's thinking is removed from it and kept in ``thinking``.
+    """
 
     request: GenerationRequest
     text: str | None  # None when it failed
     error: str | None  # reason when it failed
     prompt_tokens: int | None = None
-    generated_tokens: int | None = None
+    generated_tokens: int | None = None  # completion tokens, thinking included
+    thinking: str | None = None  # the reasoning kept apart from ``text`` (None when there was none)
+    finish_reason: str | None = None  # "stop", "length", ... as the engine or server reports it
+    thinking_tokens: int | None = None  # where the engine or server reports them
 
     @property
     def ok(self) -> bool:
