@@ -18,10 +18,11 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
+    from longbench.benchmarks.base import RunSpec
+    from longbench.benchmarks.v2_run import V2Subset
     from longbench.compression.pipeline import CompressSettings, Ranker
     from longbench.report_extras import ReportOptions
-    from longbench.runner import Benchmark, PredictSummary
-    from longbench.tasks import Task
+    from longbench.runner import PredictSummary
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
@@ -239,6 +240,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "max_retries": args.max_retries,
             "token_limit_parameter": args.token_limit_parameter,
             "send_temperature": not args.omit_temperature,
+            "chat_template_kwargs": _chat_template_kwargs(args.chat_template_kwargs),
         }
     if args.backend == "vllm":
         return {
@@ -249,6 +251,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "dtype": getattr(args, "dtype", None) or "auto",
             "chat_template": getattr(args, "chat_template", None) or "auto",
             "revision": getattr(args, "revision", None),
+            "chat_template_kwargs": _chat_template_kwargs(args.chat_template_kwargs),
         }
     raise LongBenchError(f"no backend options for {args.backend!r}")
 
@@ -267,44 +270,58 @@ def _positive(value: int | None, option: str) -> None:
         raise LongBenchError(f"{option} must be at least 1, got {value}")
 
 
-def _predict_tasks(args: argparse.Namespace) -> list[Task]:
-    from longbench.loading import task_of_file
-    from longbench.tasks import select_tasks
+def _run_spec(args: argparse.Namespace) -> RunSpec:
+    """The run half of the benchmark ``predict`` was asked for (v2 in its mode, temperature and subset)."""
+    from longbench.benchmarks import get_benchmark
 
-    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
-    if names is None and args.category is None:
-        names = _derived_tasks(args.data)  # a derived folder: the tasks it holds
-    if names is None and args.category is None and args.data.endswith(".jsonl"):
-        named = task_of_file(args.data)  # a single task file: predict just that task
-        if named is None:
-            raise LongBenchError(f"--data {args.data}: name the file's task with --tasks")
-        names = [named[0]]
-    return select_tasks(names, args.category, e=args.e)
-
-
-def _v2_plan(args: argparse.Namespace, model_name: str) -> tuple[Benchmark, list[Task]]:
-    """LongBench v2's runner hooks and its one pseudo-task (the result file) for ``predict --v2``."""
+    if not args.v2:
+        v2_only = (args.cot, args.no_context, args.rag, args.temperature is not None, _v2_subset_given(args))
+        if any(v2_only):
+            raise LongBenchError(
+                "--cot, --no-context, --rag, --temperature, --difficulty, --length, --domain and --ids "
+                "apply to --v2 only"
+            )
+        return get_benchmark("e" if args.e else "v1").runs
+    from longbench.benchmarks.v2_run import DEFAULT_TEMPERATURE, V2Run
     from longbench.v2.prompts import V2Mode
-    from longbench.v2.requests import DEFAULT_TEMPERATURE, v2_benchmark, v2_task
 
-    if args.e or args.tasks or args.category or args.data == "sample":
-        raise LongBenchError("--v2 takes no --e, --tasks, --category or --data sample")
-    if args.rag < 0:
-        raise LongBenchError(f"--rag must be at least 0, got {args.rag}")
+    if args.e or args.tasks or args.category:
+        raise LongBenchError("--v2 takes no --e, --tasks or --category")
+    if args.top_k is not None:
+        raise LongBenchError("--top-k applies to LongBench v1; --v2 reads retrieved_context with --rag N")
     temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
-    if temperature < 0:
-        raise LongBenchError(f"--temperature must be at least 0, got {temperature}")
     mode = V2Mode(cot=args.cot, no_context=args.no_context, rag=args.rag)
-    return v2_benchmark(mode, model_name, temperature), [v2_task(model_name, mode)]
+    return V2Run(mode=mode, temperature=temperature, subset=_v2_subset(args))
 
 
-def _derived_tasks(data: str) -> list[str] | None:
-    from longbench.compression.derived import is_derived, read_run_file
+def _v2_subset_given(args: argparse.Namespace) -> bool:
+    return any(value is not None for value in (args.difficulty, args.length, args.domain, args.ids))
 
-    run = read_run_file(data) if is_derived(data) else None
-    if run is None:
+
+def _v2_subset(args: argparse.Namespace) -> V2Subset:
+    from longbench.benchmarks.v2_run import V2Subset, read_ids
+
+    domains = None
+    if args.domain is not None:
+        domains = tuple(name.strip() for name in args.domain.split(",") if name.strip())
+    ids, ids_sha256 = read_ids(args.ids) if args.ids is not None else (None, None)
+    return V2Subset(args.difficulty, args.length, domains, ids, ids_sha256)
+
+
+def _chat_template_kwargs(text: str | None) -> dict[str, object] | None:
+    if text is None:
         return None
-    return list(run.get("tasks", [])) or None
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LongBenchError(f"--chat-template-kwargs: not valid JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise LongBenchError(
+            "--chat-template-kwargs: expected a JSON object, e.g. '{\"enable_thinking\": false}'"
+        )
+    return value
 
 
 def _create_backend(args: argparse.Namespace) -> Backend:
@@ -326,6 +343,7 @@ def _create_backend(args: argparse.Namespace) -> Backend:
             trust_remote_code=args.trust_remote_code,
             revision=args.revision,
             attn_implementation=args.attn_implementation,
+            chat_template_kwargs=_chat_template_kwargs(args.chat_template_kwargs),
         )
     options = _backend_options(args)
     if args.backend == "vllm":
@@ -334,11 +352,9 @@ def _create_backend(args: argparse.Namespace) -> Backend:
 
 
 def _predict(args: argparse.Namespace) -> PredictSummary:
-    from longbench.compression.derived import compressed_model_name, compression_entry
-    from longbench.runner import model_name_from, predict
+    from longbench.runner import predict, run_name
+    from longbench.sources import open_source
 
-    if not args.v2 and (args.cot or args.no_context or args.rag or args.temperature is not None):
-        raise LongBenchError("--cot, --no-context, --rag and --temperature apply to --v2 only")
     for value, option in (
         (args.batch_size, "--batch-size"),
         (args.limit, "--limit"),
@@ -346,14 +362,17 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
         (args.top_k, "--top-k"),
     ):
         _positive(value, option)
-    compression = compression_entry(args.data, args.top_k)
+    if args.thinking_budget < 0:
+        raise LongBenchError(f"--thinking-budget must be at least 0, got {args.thinking_budget}")
+    spec = _run_spec(args)
+    source = open_source(args.data, top_k=args.top_k, verify=args.verify)
     shard = _parse_shard(args.shard)
-    if args.v2 and args.top_k is not None:
-        raise LongBenchError("--top-k applies to LongBench v1; --v2 reads retrieved_context with --rag N")
-    model_name = args.model_name or compressed_model_name(model_name_from(args.model), compression)
-    benchmark, tasks = _v2_plan(args, model_name) if args.v2 else (None, _predict_tasks(args))
-    default_out = "pred_v2" if args.v2 else ("pred_e" if args.e else "pred")
-    out = args.out if args.out is not None else Path(default_out)
+    model_name = args.model_name or run_name(args.model, source)
+    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
+    tasks = spec.tasks(model_name, source, names, args.category)
+    out = (
+        args.out if args.out is not None else Path("pred_v2" if args.v2 else ("pred_e" if args.e else "pred"))
+    )
     if args.v2 and args.chat_template == "auto":  # SPEC-v2: the tokenizer's template, not v1's formats
         args.chat_template = "tokenizer"
     backend = _create_backend(args)
@@ -361,18 +380,17 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
         return predict(
             backend,
             tasks,
-            args.data,
+            source,
             out,
+            benchmark=spec,
             max_length=args.max_length,
-            e=args.e,
             limit=args.limit,
             shard=shard,
             batch_size=args.batch_size,
             dump_prompts=args.dump_prompts,
             model_name=model_name,
-            verify=args.verify,
-            top_k=args.top_k,
-            benchmark=benchmark,
+            seed=args.seed,
+            thinking_budget=args.thinking_budget,
         )
     finally:
         backend.close()
@@ -520,6 +538,45 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="T",
         help="v2: sampling temperature (default 0.1 as the reference; 0 is greedy and deterministic)",
+    )
+    v2.add_argument(
+        "--difficulty", choices=("easy", "hard"), help="v2: only the questions of this difficulty"
+    )
+    v2.add_argument(
+        "--length", choices=("short", "medium", "long"), help="v2: only the questions of this length bucket"
+    )
+    v2.add_argument(
+        "--domain",
+        metavar="NAME[,NAME...]",
+        help='v2: only these domains, e.g. "Single-Document QA,Multi-Document QA"',
+    )
+    v2.add_argument(
+        "--ids", type=Path, metavar="FILE", help="v2: only the questions whose _id is listed (one a line)"
+    )
+    _add_call_arguments(parser)
+
+
+def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options applied to every call of every benchmark: seeds, thinking budget, chat template switches."""
+    calls = parser.add_argument_group("every call")
+    calls.add_argument(
+        "--seed",
+        type=int,
+        metavar="S",
+        help="give every call its own sampling seed, derived from S, the sample's _id and the call's number "
+        "(the same draw whatever the order, batching or resumption); recorded in run.json",
+    )
+    calls.add_argument(
+        "--thinking-budget",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add N tokens to every call's answer budget, for models that think first (default 0)",
+    )
+    calls.add_argument(
+        "--chat-template-kwargs",
+        metavar="JSON",
+        help="extra variables for the chat template on every backend, e.g. '{\"enable_thinking\": false}'",
     )
 
 

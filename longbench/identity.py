@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 _SMALL_FILE = 16 * 1024 * 1024  # files up to this size (config, tokenizer, template) are hashed whole
 _EDGE = 1024 * 1024  # of larger (weight) files, the first and last MiB are hashed
+_VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
 
 # the keys of ``Backend.describe()`` that can change a prediction, compared when both runs report them
 OUTPUT_SETTINGS: tuple[str, ...] = (
@@ -86,3 +89,14 @@ def mismatch(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[str, Any, 
         if key in new and new[key] != value:
             return key, value, new[key]
     return None
+
+
+def library_versions() -> dict[str, str | None]:
+    """Python's and the relevant packages' versions (those installed), as recorded in run files."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for package in _VERSIONS:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found

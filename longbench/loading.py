@@ -137,13 +137,13 @@ def data_file_sha256(
     revision: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     endpoint: str | None = None,
+    checksums: Mapping[str, FileChecksum] | None = None,
 ) -> str:
     """The sha256 of the file :func:`iter_records` reads for ``task``: for a released file name with ``verify``,
     the released checksum once the file is checked against it, else computed from the file's bytes."""
     name = get_task(task, e).name
-    data_file = _locate(
-        name, source, e, released_checksums(), revision=revision, cache_dir=cache_dir, endpoint=endpoint
-    )
+    table = released_checksums() if checksums is None else checksums
+    data_file = _locate(name, source, e, table, revision=revision, cache_dir=cache_dir, endpoint=endpoint)
     if verify and data_file.expected is not None:
         _verify(data_file)  # raises ChecksumError for a file that is not the released one
         return data_file.expected.sha256
@@ -181,10 +181,7 @@ def _locate(
         return _sample_file(task, e)
     path = Path(source).expanduser()
     if path.is_dir():
-        from longbench.compression.derived import is_derived
-
-        # a folder written by `longbench compress` holds derived data: it is not held to the released checksums
-        return _folder_file(task, path, file_name, {} if is_derived(path) else table)
+        return _folder_file(task, path, file_name, table)
     if path.is_file() and zipfile.is_zipfile(path):
         return _zip_file(task, path, file_name, table)
     if path.is_file():

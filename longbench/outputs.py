@@ -274,3 +274,54 @@ def _is_task(line: bytes, tasks: set[str]) -> bool:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return True  # an unreadable old entry is dropped rather than kept forever
     return not isinstance(obj, dict) or obj.get("dataset") in tasks
+
+
+class CallJournal:
+    """The answers of samples' earlier calls (v2's chain of thought), appended whole, one line each, as they
+    arrive: ``{"_id", "call", "answer"}``. A re-run after any kill reads them back (``answers``), so only the
+    calls that were in flight are made again. The file is hidden (``.<task>.calls.jsonl``) and removed once
+    every sample it names has its prediction line.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.answers: dict[str, list[dict[str, Any]]] = _read_journal(path) if path.exists() else {}
+        self._file: Any = None
+
+    def write(self, sample_id: str, call: int, answer: dict[str, Any]) -> None:
+        """Append one answer, on disk before this returns."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 -- held open while the run lasts
+        try:
+            append_whole(self._file.fileno(), json_line({"_id": sample_id, "call": call, "answer": answer}))
+        except OSError as error:
+            raise LongBenchError(f"cannot write {self.path}: {error.strerror or error}") from None
+        self.answers.setdefault(sample_id, []).append(answer)
+
+    def close(self, done_ids: set[str]) -> None:
+        """Close the file, removing it when every sample it names is written."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self.path.exists() and set(self.answers) <= done_ids:
+            self.path.unlink()
+
+
+def _read_journal(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each sample's answers in call order (a torn last line, from a kill mid-write, is cut off first)."""
+    _drop_torn_tail(path)
+    answers: dict[str, list[dict[str, Any]]] = {}
+    with open(path, "rb") as file:
+        for number, raw in enumerate(file, start=1):
+            try:
+                entry = json.loads(raw.decode("utf-8"))
+                sample_id, call, answer = entry["_id"], entry["call"], entry["answer"]
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+                raise InputError(
+                    path, "not a journal line; delete the file to redo its calls", number
+                ) from None
+            kept = answers.setdefault(sample_id, [])
+            if call == len(kept) and isinstance(answer, dict):  # a later call follows the earlier ones only
+                kept.append(answer)
+    return answers

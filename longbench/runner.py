@@ -1,45 +1,49 @@
 """The prediction run: samples in, one crash-safe prediction file per task out, with a ``run.json`` record.
 
-The runner streams every task's samples (first ``limit``, then this shard's share): samples already in
-``<out>/<model>/<task>.jsonl`` are skipped without building their prompts, and each other prompt (template
-filled, middle truncated to the model's budget) is built only when the backend asks for the next request.
-Right after the first prediction, every task's data is read through once more, keeping only the ids, to check
-every line and count the samples. All tasks' requests go to the backend
-as one lazily consumed iterable, so that engines and servers batch continuously across task boundaries while
-memory and the time to the first prediction do not grow with the number of samples. Each prediction is
-appended to its task's file, whole or not at all, as it arrives. Failures go to ``errors.jsonl`` and are
-retried by the next run of the same command. One run at a time writes a folder's (shard's) files: a second
-one is refused. ``run.json`` records everything that decides the numbers, and a run that would append
-predictions made differently (other weights, data or settings) is refused.
+The runner holds a benchmark's run half (a :class:`~longbench.benchmarks.base.RunSpec`) and a
+:class:`~longbench.sources.Source`, and never knows which benchmark or source it holds. It streams every
+task's samples (first ``limit``, then this shard's share): samples already in ``<out>/<model>/<task>.jsonl``
+are skipped without building their prompts, and each other request (template filled, middle truncated to
+the model's budget) is built only when the backend asks for the next one. Right after the first answer,
+every task's data is read through once more, keeping only the ids, to check every line and count the
+samples.
 
-A :class:`Benchmark` supplies the records, budgets, requests and result lines (LongBench v1 by default, v2
-through ``longbench.v2.requests``); a benchmark whose samples take several calls (v2's chain of thought) is
-generated in passes, each pass's requests built lazily from the answers of the one before.
+All requests go to the backend as one lazily consumed stream, so that engines and servers batch
+continuously across task boundaries while memory and the time to the first prediction do not grow with the
+number of samples. A sample that takes several calls (v2's chain of thought) has its next call put at the
+head of that stream as soon as its previous answer arrives, and that answer is journaled to disk first, so
+a re-run after any kill makes again only the calls that were in flight. Each prediction is appended to its
+task's file, whole or not at all, as it arrives. Failures go to ``errors.jsonl`` and are retried by the next
+run of the same command. One run at a time writes a folder's (shard's) files: a second one is refused.
+``run.json`` records everything that decides the numbers, and a run that would append predictions made
+differently (other weights, data or settings) is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
-import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from longbench.backends.base import Backend, GenerationRequest
+from longbench.backends.base import Backend, GenerationRequest, GenerationResult
+from longbench.benchmarks.base import Answer, Benchmark, RunSpec, call_seed
 from longbench.errors import InputError, LongBenchError
-from longbench.identity import mismatch, model_fingerprint, output_settings
+from longbench.identity import library_versions, mismatch, model_fingerprint, output_settings
 from longbench.outputs import (
     ERRORS_STEM,
     RUN_STEM,
+    CallJournal,
     ErrorLog,
     OutputLock,
     PredictionWriter,
@@ -48,9 +52,13 @@ from longbench.outputs import (
     write_atomic,
 )
 from longbench.schema import Record
-from longbench.tasks import Task, all_tasks
+from longbench.sources import Source, open_source
+from longbench.tasks import Task
 
-# run.json fields that must agree before predictions are appended to an existing folder
+__all__ = ["PredictSummary", "TaskOutcome", "library_versions", "model_name_from", "predict", "run_name"]
+
+# run.json fields that must agree before predictions are appended to an existing folder (a benchmark adds its
+# own: RunSpec.must_match)
 _MUST_MATCH: tuple[str, ...] = (
     "backend",
     "revision",
@@ -63,10 +71,16 @@ _MUST_MATCH: tuple[str, ...] = (
     "model_fingerprint",
     "tokenizer_fingerprint",
     "compression",
-    "temperature",
+    "seed",
+    "thinking_budget",
+    "chat_template_kwargs",
 )
 _ADVICE = "use another --out or --model-name, or delete the folder to start over"
-_VERSIONS: tuple[str, ...] = ("longbench", "transformers", "torch", "tokenizers", "openai", "vllm")
+_PER_TASK: tuple[str, ...] = (
+    "max_length",
+    "max_new_tokens",
+    "data_sha256",
+)  # run.json maps compared per task
 
 
 @dataclass
@@ -105,12 +119,50 @@ class PredictSummary:
         return sum(outcome.written for outcome in self.tasks.values())
 
 
+@dataclass(frozen=True)
+class CallSettings:
+    """What the runner sets on every call, whatever the benchmark: ``seed`` (each call's own seed derived
+    from it, the sample's ``_id`` and the call's number) and ``thinking_budget`` (tokens added to every
+    call's answer budget)."""
+
+    seed: int | None = None
+    thinking_budget: int = 0
+
+    def __post_init__(self) -> None:
+        if self.thinking_budget < 0:
+            raise LongBenchError(f"thinking_budget must be at least 0, got {self.thinking_budget}")
+
+    def apply(self, request: GenerationRequest, call: int) -> GenerationRequest:
+        seed = None if self.seed is None else call_seed(self.seed, request.id, call)
+        budget = request.max_new_tokens + self.thinking_budget
+        return dataclasses.replace(request, call=call, seed=seed, max_new_tokens=budget)
+
+
+@dataclass
+class _Sample:
+    """A sample in flight: its task, its record and the answers of its calls so far."""
+
+    task: Task
+    record: Record
+    answers: list[Answer]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.task.name, self.record["_id"]
+
+
 def model_name_from(model: str) -> str:
     """The folder name for ``model``: the basename of a path, the last part of a hub id or ``builtin:`` name."""
     name = model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     if not name or name in (".", ".."):
         raise LongBenchError(f"cannot derive a model name from {model!r}; pass --model-name")
     return name
+
+
+def run_name(model: str, source: Source) -> str:
+    """The default model folder name of a run: the model's name plus the source's suffix (a compressed run's
+    ``-bm25-c500-top3``)."""
+    return model_name_from(model) + source.folder_suffix()
 
 
 def select_shard(records: list[Record], index: int, count: int) -> list[Record]:
@@ -124,35 +176,17 @@ def load_records(
     task: Task, data: str, e: bool, limit: int | None, verify: bool = True, top_k: int | None = None
 ) -> list[Record]:
     """The first ``limit`` records of ``task`` from ``data`` (all when None); duplicate ids are an error."""
-    records = list(stream_records(task, data, e, limit, None, verify, top_k))
+    records = list(islice(open_source(data, top_k=top_k, verify=verify).records(task.name, e), limit))
     scan_ids(iter(records), task, data)
     return records
 
 
-def stream_records(
-    task: Task,
-    data: str,
-    e: bool,
-    limit: int | None,
-    shard: tuple[int, int] | None,
-    verify: bool = True,
-    top_k: int | None = None,
+def _shard_of(
+    records: Iterator[Record], limit: int | None, shard: tuple[int, int] | None
 ) -> Iterator[Record]:
-    """The first ``limit`` records of ``task`` from ``data``, then this shard's share, read lazily.
-
-    With ``top_k``, ``data`` is a derived folder (``longbench compress``) and each context is the first
-    ``top_k`` retrieved chunks joined.
-    """
-    from longbench.compression.derived import iter_retrieval_records
-    from longbench.loading import iter_records
-
-    source = (
-        iter_records(task.name, data, e, verify=verify)
-        if top_k is None
-        else iter_retrieval_records(task.name, data, e, top_k)
-    )
-    records = islice(source, limit)
-    return islice(records, shard[0], None, shard[1]) if shard else records
+    """The first ``limit`` records, then this shard's share."""
+    first = islice(records, limit)
+    return islice(first, shard[0], None, shard[1]) if shard else first
 
 
 def scan_ids(records: Iterator[Record], task: Task, data: str) -> list[str]:
@@ -168,98 +202,8 @@ def scan_ids(records: Iterator[Record], task: Task, data: str) -> list[str]:
     return ids
 
 
-def prompt_table_sha256() -> str:
-    """sha256 of the prompt templates of all 21 tasks (canonical JSON, sorted by task name)."""
-    table = {task.name: task.prompt for task in all_tasks()}
-    return _sha256(json.dumps(table, ensure_ascii=False, sort_keys=True))
-
-
 def _sha256(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def library_versions() -> dict[str, str | None]:
-    """Python's and the relevant packages' versions (those installed), as recorded in run files."""
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for package in _VERSIONS:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
-def _max_length(
-    task: Task, names: Sequence[str], override: int | None, window: int | None
-) -> tuple[int, str | None]:
-    """The prompt budget: --max-length, else the reference's value for any of ``names``, else the window."""
-    from longbench.prompts import resolve_max_length
-
-    for name in names[:-1]:
-        try:
-            return resolve_max_length(name, task, override=override, context_window=None)
-        except LongBenchError:
-            continue
-    return resolve_max_length(names[-1], task, override=override, context_window=window)
-
-
-def build_request(task: Task, record: Record, backend: Backend, max_length: int | None) -> GenerationRequest:
-    """The request for one sample: the filled prompt, middle-truncated when the backend has a tokenizer."""
-    from longbench.prompts import fill_prompt, truncate_middle
-
-    prompt = fill_prompt(task, record)
-    if backend.tokenizer is not None and max_length is not None:
-        prompt = truncate_middle(
-            prompt, backend.tokenizer, max_length, add_special_tokens=backend.truncation_special_tokens
-        )
-    return GenerationRequest(
-        id=record["_id"],
-        task=task.name,
-        prompt=prompt,
-        chat=task.chat,
-        max_new_tokens=task.max_new_tokens,
-        stop_at_newline=task.stop_at_newline,
-    )
-
-
-def _unused_follow_up(
-    task: Task, record: Record, answers: Sequence[str], backend: Backend, max_length: int | None
-) -> GenerationRequest:
-    raise LongBenchError(f"{task.name}: this benchmark makes one call per sample")
-
-
-# a task's records: (task, data, e, limit, shard, verify, top_k), as stream_records takes them
-RecordStream = Callable[
-    [Task, str, bool, int | None, tuple[int, int] | None, bool, int | None], Iterator[Record]
-]
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """How one benchmark plugs into the runner: its records, budgets, requests and output lines.
-
-    ``load`` streams a task's records as :func:`stream_records` does (data, e, limit, shard, verify, top_k);
-    ``data_sha256`` is recorded per task in run.json (and checked on resume). A sample takes ``calls``
-    calls: after each but the last, ``follow_up`` builds the next request from the answers so far
-    (LongBench v2's chain of thought asks a second question that quotes the first answer). ``line`` turns
-    the record and all its answers into the line written to the prediction file; ``settings`` go into
-    run.json.
-    """
-
-    load: RecordStream
-    max_length: Callable[[Task, Sequence[str], int | None, int | None], tuple[int, str | None]]
-    request: Callable[[Task, Record, Backend, int | None], GenerationRequest]
-    line: Callable[[Record, Sequence[str]], dict[str, Any]]
-    data_sha256: Callable[[Task, str, bool, bool], str | None]
-    calls: int = 1
-    follow_up: Callable[[Task, Record, Sequence[str], Backend, int | None], GenerationRequest] = (
-        _unused_follow_up
-    )
-    settings: dict[str, Any] = field(default_factory=dict)  # recorded in (and checked against) run.json
-
-
-def _v1_line(record: Record, answers: Sequence[str]) -> dict[str, Any]:
-    return _prediction_line(record, answers[-1])
 
 
 def _lowest_free_line(taken: set[int]) -> int:
@@ -323,21 +267,20 @@ class _Progress:
         self.overall.close()
 
 
-def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any], keys: Sequence[str]) -> None:
     """Refuse to add predictions to a folder made with settings that would give different numbers."""
     where = f"{path}: the predictions here were made with a different"
-    advice = _ADVICE
-    for key in _MUST_MATCH:
+    for key in keys:
         if key in old and old[key] != new.get(key):
-            raise LongBenchError(f"{where} {key} ({old[key]!r}, now {new.get(key)!r}); {advice}")
+            raise LongBenchError(f"{where} {key} ({old[key]!r}, now {new.get(key)!r}); {_ADVICE}")
     different = mismatch(old.get("output_settings", {}), new["output_settings"])
     if different is not None:
         key, was, now = different
-        raise LongBenchError(f"{where} {key} ({was!r}, now {now!r}); pass the same setting, or {advice}")
-    for key in ("max_length", "max_new_tokens", "data_sha256"):
+        raise LongBenchError(f"{where} {key} ({was!r}, now {now!r}); pass the same setting, or {_ADVICE}")
+    for key in _PER_TASK:
         for task, value in old.get(key, {}).items():
             if task in new[key] and new[key][task] != value:
-                raise LongBenchError(f"{where} {key} for {task} ({value}, now {new[key][task]}); {advice}")
+                raise LongBenchError(f"{where} {key} for {task} ({value}, now {new[key][task]}); {_ADVICE}")
 
 
 def _read_run_file(path: Path) -> dict[str, Any] | None:
@@ -352,17 +295,34 @@ def _read_run_file(path: Path) -> dict[str, Any] | None:
     return old
 
 
-def _settings(
-    backend: Backend,
-    model_name: str,
-    data: str,
-    e: bool,
-    shard: tuple[int, int] | None,
-    batch_size: int,
-    limit: int | None,
-    verify: bool = True,
-) -> dict[str, Any]:
-    described = backend.describe()
+@dataclass(frozen=True)
+class _Run:
+    """One run's fixed parts: what it predicts, from where, how, and into which files."""
+
+    spec: RunSpec
+    source: Source
+    backend: Backend
+    tasks: list[Task]
+    calls: CallSettings
+    limit: int | None
+    shard: tuple[int, int] | None
+    batch_size: int
+
+    def records(self, task: Task, *, shard: bool = True) -> Iterator[Record]:
+        """The task's records (unchecked: the data pass checked the file), this shard's share by default."""
+        return _shard_of(
+            self.spec.records(task, self.source, False), self.limit, self.shard if shard else None
+        )
+
+    def request(self, sample: _Sample, budget: int | None) -> GenerationRequest:
+        """The sample's next call, with the run's seed and thinking budget applied."""
+        made = self.spec.request(sample.task, sample.record, sample.answers, self.backend, budget)
+        return self.calls.apply(made, len(sample.answers))
+
+
+def _settings(run: _Run, model_name: str) -> dict[str, Any]:
+    """run.json before the data pass: the model, backend, data, decoding and call settings."""
+    described = run.backend.describe()
     model = described.get("model")
     fingerprint = model_fingerprint(model)
     tokenizer = described.get("tokenizer")
@@ -375,18 +335,22 @@ def _settings(
         "model_fingerprint": fingerprint,
         "tokenizer_fingerprint": model_fingerprint(tokenizer) if isinstance(tokenizer, str) else None,
         "output_settings": output_settings(described),
-        "verify": verify,
-        "backend": backend.name,
+        "verify": run.source.verify,
+        "backend": run.backend.name,
         "revision": described.get("revision"),
         "dtype": described.get("dtype"),
-        "data": data,
-        "e": e,
-        "limit": limit,
-        "shard": list(shard) if shard else None,
-        "chat_template_sha256": _sha256(backend.chat_template()),
-        "prompt_table_sha256": prompt_table_sha256(),
-        "decoding": {"do_sample": False, "num_beams": 1, "batch_size": batch_size},
-        "truncation": "middle" if backend.tokenizer is not None else None,
+        "benchmark_name": run.spec.name,
+        "data": run.source.spec,
+        "e": run.spec.e,
+        "limit": run.limit,
+        "shard": list(run.shard) if run.shard else None,
+        "compression": run.source.compression(),
+        "seed": run.calls.seed,
+        "thinking_budget": run.calls.thinking_budget,
+        "chat_template_kwargs": described.get("chat_template_kwargs"),
+        "chat_template_sha256": _sha256(run.backend.chat_template()),
+        "decoding": {"do_sample": False, "num_beams": 1, "batch_size": run.batch_size},
+        "truncation": "middle" if run.backend.tokenizer is not None else None,
         "max_length": {},
         "max_new_tokens": {},
         "data_sha256": {},
@@ -398,11 +362,7 @@ def _settings(
 
 
 def _budgets(
-    backend: Backend,
-    names: Sequence[str],
-    override: int | None,
-    say: Callable[[str], None],
-    resolve: Callable[[Task, Sequence[str], int | None, int | None], tuple[int, str | None]] | None = None,
+    backend: Backend, spec: RunSpec, names: Sequence[str], override: int | None, say: Callable[[str], None]
 ) -> Callable[[Task], int | None]:
     """A function giving each task's prompt budget (None: no tokenizer, no truncation), announcing the
     first budget derived from the context window (the same rule then applies to every task)."""
@@ -412,7 +372,7 @@ def _budgets(
     def budget(task: Task) -> int | None:
         if backend.tokenizer is None:
             return None
-        length, notice = (resolve or _max_length)(task, names, override, window)
+        length, notice = spec.budget(task, names, override, window)
         if notice and not announced:
             announced.append(notice)
             say(f"notice: {notice}")
@@ -421,35 +381,36 @@ def _budgets(
     return budget
 
 
-def _dump_prompts(
-    backend: Backend,
-    tasks: list[Task],
-    records: Callable[[Task], Iterator[Record]],
-    budget: Callable[[Task], int | None],
-    path: Path,
-    make_request: Callable[[Task, Record, Backend, int | None], GenerationRequest] = build_request,
-) -> int:
-    """Write ``{"dataset", "_id", "prompt"}`` per sample: the exact text the model would see."""
+def _dump_prompts(run: _Run, budget: Callable[[Task], int | None], path: Path) -> int:
+    """Write ``{"dataset", "_id", "prompt"}`` per sample: the exact text the model would see first."""
     lines = []
-    for task in tasks:
+    for task in run.tasks:
         length = budget(task)
-        for record in records(task):
-            request = make_request(task, record, backend, length)
+        for record in _shard_of(run.spec.records(task, run.source, run.source.verify), run.limit, run.shard):
+            request = run.request(_Sample(task, record, []), length)
             lines.append(
-                json_line({"dataset": task.name, "_id": record["_id"], "prompt": backend.render(request)})
+                json_line({"dataset": task.name, "_id": record["_id"], "prompt": run.backend.render(request)})
             )
     write_atomic(path, b"".join(lines).decode("utf-8"))
     return len(lines)
 
 
+def _run_spec(benchmark: str | Benchmark | RunSpec) -> RunSpec:
+    if isinstance(benchmark, str):
+        from longbench.benchmarks import get_benchmark
+
+        return get_benchmark(benchmark).runs
+    return benchmark.runs if isinstance(benchmark, Benchmark) else benchmark
+
+
 def predict(
     backend: Backend,
-    tasks: list[Task],
-    data: str,
+    tasks: list[Task] | None,
+    data: str | Source,
     out_dir: Path,
     *,
     max_length: int | None,
-    e: bool = False,
+    benchmark: str | Benchmark | RunSpec = "v1",
     limit: int | None = None,
     shard: tuple[int, int] | None = None,
     batch_size: int = 1,
@@ -458,261 +419,249 @@ def predict(
     notify: Callable[[str], None] | None = None,
     verify: bool = True,
     top_k: int | None = None,
-    benchmark: Benchmark | None = None,
+    seed: int | None = None,
+    thinking_budget: int = 0,
 ) -> PredictSummary:
-    """Predict ``tasks`` into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
+    """Predict ``tasks`` of ``benchmark`` (a registry name, a definition or its run half; all its tasks for
+    the source when None) into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
 
+    ``data`` is a source or its spec (:func:`longbench.sources.open_source`, with ``top_k`` and ``verify``).
     ``batch_size`` is recorded in run.json (the backend was built with it). With ``dump_prompts`` the final
-    model inputs are written to that file and nothing is generated. ``verify=False`` reads data files named
-    like released ones without checking their checksums (the user's own files); it is recorded in run.json.
-    With ``top_k``, ``data`` is a derived folder and each context is its first ``top_k`` retrieved chunks; the
-    compression settings go into run.json and, without ``model_name``, into the folder name. ``benchmark``
-    is LongBench v1 unless given (see :class:`Benchmark`).
+    model inputs are written to that file and nothing is generated. ``seed`` gives every call its own seed;
+    ``thinking_budget`` adds tokens to every call's answer budget.
     """
-    from longbench.compression.derived import compressed_model_name, compression_entry
-
-    compression = compression_entry(data, top_k)
-    bench = benchmark or V1
+    spec = _run_spec(benchmark)
+    source = data if isinstance(data, Source) else open_source(data, top_k=top_k, verify=verify)
     say = notify or (lambda message: print(message, file=sys.stderr))
     described_model = str(backend.describe().get("model") or "")
-    name = model_name or compressed_model_name(model_name_from(described_model), compression)
-    folder = out_dir / name
-    summary = PredictSummary(out_dir=folder, model_name=name)
-    names = [n for n in dict.fromkeys([name, described_model]) if n]
-    budget = _budgets(backend, names, max_length, say, bench.max_length)
+    name = model_name or run_name(described_model, source)
     if shard:
         select_shard([], *shard)  # checks the shard numbers
-
-    def shard_records(task: Task) -> Iterator[Record]:
-        return bench.load(task, data, e, limit, shard, verify, top_k)
-
+    chosen = tasks if tasks is not None else spec.tasks(name, source, None, None)
+    run = _Run(spec, source, backend, chosen, CallSettings(seed, thinking_budget), limit, shard, batch_size)
+    summary = PredictSummary(out_dir=out_dir / name, model_name=name)
+    names = [n for n in dict.fromkeys([name, described_model]) if n]
+    budget = _budgets(backend, spec, names, max_length, say)
     if dump_prompts is not None:
-        summary.dumped = _dump_prompts(backend, tasks, shard_records, budget, dump_prompts, bench.request)
+        summary.dumped = _dump_prompts(run, budget, dump_prompts)
         return summary
-
+    folder = summary.out_dir
     try:
         with OutputLock(output_file(folder, ".predict", ".lock", shard)).acquire(str(folder)):
-            return _predict_locked(
-                backend,
-                tasks,
-                data,
-                summary,
-                budget,
-                say,
-                e,
-                shard,
-                verify,
-                batch_size,
-                limit,
-                top_k,
-                compression,
-                bench,
-            )
+            return _predict_locked(run, summary, budget, say)
     except OSError as error:  # e.g. the output folder cannot be created or written (read-only, full, ...)
         where = error.filename or folder
         raise LongBenchError(f"{where}: {error.strerror or error}") from None
 
 
 def _predict_locked(
-    backend: Backend,
-    tasks: list[Task],
-    data: str,
-    summary: PredictSummary,
-    budget: Callable[[Task], int | None],
-    say: Callable[[str], None],
-    e: bool,
-    shard: tuple[int, int] | None,
-    verify: bool,
-    batch_size: int,
-    limit: int | None,
-    top_k: int | None,
-    compression: dict[str, Any] | None,
-    bench: Benchmark,
+    run: _Run, summary: PredictSummary, budget: Callable[[Task], int | None], say: Callable[[str], None]
 ) -> PredictSummary:
     """The run itself, while this process holds the output lock."""
-    folder = summary.out_dir
-    settings = _settings(backend, summary.model_name, data, e, shard, batch_size, limit, verify)
-    settings["compression"] = compression
-    run_path = output_file(folder, RUN_STEM, ".json", shard)
+    run_path = output_file(summary.out_dir, RUN_STEM, ".json", run.shard)
     old = _read_run_file(run_path)
-    if backend.tokenizer is None:
+    if run.backend.tokenizer is None:
         say("notice: the backend has no tokenizer, so prompts are sent untruncated")
-    started = time.perf_counter()
-    for task in tasks:
-        # checks a released file's checksum (with verify) once; the passes below read it unchecked
-        settings["data_sha256"][task.name] = bench.data_sha256(task, data, e, verify)
-        settings["max_length"][task.name] = budget(task)
-        settings["max_new_tokens"][task.name] = task.max_new_tokens
-        if task.stop_at_newline:
-            settings["stop_at_newline"].append(task.name)
-    settings.update(bench.settings)  # after the data pass: a benchmark may record what it read
-    settings["decoding"]["do_sample"] = bool(settings.get("temperature"))  # v2 samples at its temperature
-    if old is not None:
-        _check_compatible(run_path, old, settings)
+    settings = _checked_settings(run, summary.model_name, budget, run_path, old)
     _write_run_file(run_path, old, settings, complete=False)
-    summary.errors_file = output_file(folder, ERRORS_STEM, ".jsonl", shard)
-    errors = ErrorLog(summary.errors_file, retrying=[task.name for task in tasks])
+    started = time.perf_counter()
     try:
-        with contextlib.ExitStack() as files:
-            writers = {
-                task.name: files.enter_context(
-                    PredictionWriter(output_file(folder, task.name, ".jsonl", shard))
-                )
-                for task in tasks
-            }
-            summary.tasks = {task.name: TaskOutcome() for task in tasks}
-            records: dict[tuple[str, str], Record] = {}  # the records of the requests in flight
-
-            def checked(task: Task) -> Iterator[Record]:
-                return bench.load(task, data, e, limit, shard, False, top_k)
-
-            requests: Iterable[GenerationRequest] = _pending_requests(
-                backend, tasks, checked, settings, writers, records, bench.request
-            )
-            progress: _Progress | None = None
-
-            def count_samples() -> _Progress:
-                # every task's data is read through once (every line checked, the samples counted) right
-                # after the first prediction: a bad file still fails within moments, not hours into the run,
-                # and the first prediction does not wait for it
-                def whole(task: Task) -> Iterator[Record]:
-                    return bench.load(task, data, e, limit, None, False, top_k)
-
-                _count_samples(tasks, whole, data, shard, writers, summary, settings)
-                _write_run_file(run_path, old, settings, complete=False)
-                counted = _Progress(
-                    {t: o.samples - o.skipped - o.written - o.failed for t, o in summary.tasks.items()},
-                    summary.skipped + summary.written + summary.failed,
-                )
-                files.callback(counted.close)
-                return counted
-
-            by_name = {task.name: task for task in tasks}
-            answers: dict[tuple[str, str], list[str]] = {}  # the answers so far of samples taking more calls
-            while True:  # one pass per call of a sample (v2's chain of thought takes two)
-                queued: list[tuple[str, str]] = []  # samples with a call still to make, in result order
-                # one call for every task, so engines and servers batch continuously across task boundaries
-                for result in backend.generate(requests):
-                    key = (result.request.task, result.request.id)
-                    outcome = summary.tasks[key[0]]
-                    outcome.generated_tokens += result.generated_tokens or 0
-                    summary.generated_tokens += result.generated_tokens or 0
-                    if result.ok and len(answers.get(key, ())) + 1 < bench.calls:
-                        answers.setdefault(key, []).append(result.text or "")
-                        queued.append(key)
-                        if progress is None:
-                            progress = count_samples()
-                        continue
-                    record = records.pop(key)
-                    sample_answers = [*answers.pop(key, []), result.text or ""]
-                    if result.ok:
-                        writers[key[0]].write(bench.line(record, sample_answers))
-                        outcome.written += 1
-                    else:
-                        errors.record(key[0], record["_id"], result.error or "unknown error")
-                        outcome.failed += 1
-                    if progress is None:
-                        progress = count_samples()  # its bars start with this result counted
-                    else:
-                        progress.advance(key[0], result.generated_tokens or 0)
-                if not queued:
-                    break
-                requests = _follow_ups(bench, backend, by_name, queued, records, answers, settings)
-            if progress is None:
-                count_samples()
+        _generate(run, summary, settings, lambda: _write_run_file(run_path, old, settings, complete=False))
     finally:
-        errors.close()
         summary.seconds = time.perf_counter() - started
     _write_run_file(run_path, old, settings, complete=summary.failed == 0)
     return summary
 
 
-def _count_samples(
-    tasks: list[Task],
-    whole: Callable[[Task], Iterator[Record]],
-    data: str,
-    shard: tuple[int, int] | None,
+def _checked_settings(
+    run: _Run,
+    model_name: str,
+    budget: Callable[[Task], int | None],
+    run_path: Path,
+    old: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """run.json's settings after one pass over each task's data (checksums checked once), refused when they
+    differ from the earlier run's in this folder."""
+    settings = _settings(run, model_name)
+    for task in run.tasks:
+        settings["data_sha256"][task.name] = run.spec.data_sha256(task, run.source)
+        settings["max_length"][task.name] = budget(task)
+        settings["max_new_tokens"][task.name] = task.max_new_tokens
+        if task.stop_at_newline:
+            settings["stop_at_newline"].append(task.name)
+    settings.update(run.spec.settings())  # after the data pass: a benchmark may record what it read
+    settings["decoding"]["do_sample"] = bool(
+        settings.get("temperature")
+    )  # a benchmark's sampling temperature
+    if old is not None:
+        _check_compatible(run_path, old, settings, (*_MUST_MATCH, *run.spec.must_match))
+    return settings
+
+
+class _CallStream:
+    """The one request stream of a run: the next call of each sample whose previous answer has arrived
+    (put first, as soon as it arrives), then the first call of each sample not yet written.
+
+    Iterated by the backend, possibly from its own thread; ``follow`` is called from the result loop. When
+    the stream ends with calls still in flight, their follow-ups are sent by iterating it again.
+    """
+
+    def __init__(self, fresh: Iterator[_Sample], build: Callable[[_Sample], GenerationRequest]) -> None:
+        self._fresh = fresh
+        self._build = build
+        self._ready: deque[_Sample] = deque()
+
+    def follow(self, sample: _Sample) -> None:
+        self._ready.append(sample)
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._ready)
+
+    def __iter__(self) -> Iterator[GenerationRequest]:
+        while True:
+            if self._ready:
+                yield self._build(self._ready.popleft())
+                continue
+            sample = next(self._fresh, None)
+            if sample is None:
+                return
+            yield self._build(sample)
+
+
+def _pending_samples(
+    run: _Run,
     writers: dict[str, PredictionWriter],
+    journals: dict[str, CallJournal],
+    flight: dict[tuple[str, str], _Sample],
+    data: str,
+) -> Iterator[_Sample]:
+    """Every sample not yet written, read lazily (samples already written are skipped without building their
+    requests), with the answers journaled by an earlier run; each is kept in ``flight`` until it settles."""
+    for task in run.tasks:
+        seen: set[str] = set()
+        for record in run.records(task):
+            sample_id = record["_id"]
+            if sample_id in seen:
+                raise InputError(f"{data} ({task.name})", f"duplicate _id {sample_id!r}")
+            seen.add(sample_id)
+            if sample_id in writers[task.name].done_ids:
+                continue
+            journaled = journals[task.name].answers.get(sample_id, [])[: run.spec.calls - 1]
+            sample = _Sample(task, record, [Answer(**answer) for answer in journaled])
+            flight[sample.key] = sample
+            yield sample
+
+
+class _Outputs:
+    """A run's open files: each task's prediction writer and call journal, and the errors file."""
+
+    def __init__(self, run: _Run, folder: Path, files: contextlib.ExitStack) -> None:
+        self.writers = {
+            task.name: files.enter_context(
+                PredictionWriter(output_file(folder, task.name, ".jsonl", run.shard))
+            )
+            for task in run.tasks
+        }
+        self.journals = {
+            task.name: CallJournal(output_file(folder, f".{task.name}.calls", ".jsonl", run.shard))
+            for task in run.tasks
+        }
+        for name, journal in self.journals.items():
+            files.callback(lambda j=journal, n=name: j.close(self.writers[n].done_ids))
+        self.errors_file = output_file(folder, ERRORS_STEM, ".jsonl", run.shard)
+        self.errors = ErrorLog(self.errors_file, retrying=[task.name for task in run.tasks])
+        files.callback(self.errors.close)
+
+
+def _generate(run: _Run, summary: PredictSummary, settings: dict[str, Any], save: Callable[[], None]) -> None:
+    """Send every pending call through the backend and settle each sample as its last answer arrives."""
+    with contextlib.ExitStack() as files:
+        outputs = _Outputs(run, summary.out_dir, files)
+        summary.errors_file = outputs.errors_file
+        summary.tasks = {task.name: TaskOutcome() for task in run.tasks}
+        flight: dict[tuple[str, str], _Sample] = {}
+        budgets = {task.name: settings["max_length"][task.name] for task in run.tasks}
+        pending = _pending_samples(run, outputs.writers, outputs.journals, flight, run.source.spec)
+        stream = _CallStream(pending, lambda sample: run.request(sample, budgets[sample.task.name]))
+        progress: list[_Progress] = []
+
+        def counted() -> _Progress | None:
+            # every task's data is read through once (every line checked, the samples counted) right after the
+            # first answer: a bad file still fails within moments, not hours into the run, and the first
+            # prediction does not wait for it
+            if progress:
+                return progress[0]
+            _count_samples(run, outputs.writers, summary, settings)
+            save()
+            progress.append(_Progress(_left(summary), summary.skipped + summary.written + summary.failed))
+            files.callback(progress[0].close)
+            return None
+
+        while True:
+            for result in run.backend.generate(stream):
+                sample = flight[(result.request.task, result.request.id)]
+                if _settle(run, sample, result, outputs, stream, summary):
+                    del flight[sample.key]
+                    shown = counted()
+                    if shown is not None:
+                        shown.advance(sample.task.name, result.generated_tokens or 0)
+                else:
+                    counted()
+            if not stream.waiting:
+                break
+        counted()
+
+
+def _left(summary: PredictSummary) -> dict[str, int]:
+    return {t: o.samples - o.skipped - o.written - o.failed for t, o in summary.tasks.items()}
+
+
+def _settle(
+    run: _Run,
+    sample: _Sample,
+    result: GenerationResult,
+    outputs: _Outputs,
+    stream: _CallStream,
     summary: PredictSummary,
-    settings: dict[str, Any],
+) -> bool:
+    """Take one result: journal an answer that needs a follow-up and queue that call, or write the sample's
+    line (or its failure). True when the sample is settled."""
+    task = sample.task.name
+    outcome = summary.tasks[task]
+    outcome.generated_tokens += result.generated_tokens or 0
+    summary.generated_tokens += result.generated_tokens or 0
+    if not result.ok:
+        outputs.errors.record(task, sample.record["_id"], result.error or "unknown error")
+        outcome.failed += 1
+        return True
+    answer = Answer.of(result)
+    sample.answers.append(answer)
+    if len(sample.answers) < run.spec.calls:
+        outputs.journals[task].write(
+            sample.record["_id"], len(sample.answers) - 1, dataclasses.asdict(answer)
+        )
+        stream.follow(sample)
+        return False
+    outputs.writers[task].write(run.spec.line(sample.record, sample.answers))
+    outcome.written += 1
+    return True
+
+
+def _count_samples(
+    run: _Run, writers: dict[str, PredictionWriter], summary: PredictSummary, settings: dict[str, Any]
 ) -> None:
     """Read each task's records through once (checking every line and that ids are unique), keeping only
     their ids: ``task_samples`` in run.json, and each task's samples in this shard and how many of them were
     written before this run."""
-    for task in tasks:
-        ids = scan_ids(whole(task), task, data)
+    for task in run.tasks:
+        ids = scan_ids(run.records(task, shard=False), task, run.source.spec)
         settings["task_samples"][task.name] = len(ids)
-        in_shard = ids[shard[0] :: shard[1]] if shard else ids
+        in_shard = ids[run.shard[0] :: run.shard[1]] if run.shard else ids
         outcome = summary.tasks[task.name]
         outcome.samples = len(in_shard)
         done = sum(1 for sample_id in in_shard if sample_id in writers[task.name].done_ids)
         outcome.skipped = done - outcome.written  # what this run wrote is in the writer's ids as well
-
-
-def _data_sha256(task: Task, data: str, e: bool, verify: bool) -> str:
-    """The sha256 of the task's data file (the released checksum when it was verified as the released file)."""
-    from longbench.loading import data_file_sha256
-
-    return data_file_sha256(task.name, data, e, verify=verify)
-
-
-def _pending_requests(
-    backend: Backend,
-    tasks: list[Task],
-    shard_records: Callable[[Task], Iterator[Record]],
-    settings: dict[str, Any],
-    writers: dict[str, PredictionWriter],
-    records: dict[tuple[str, str], Record],
-    make_request: Callable[[Task, Record, Backend, int | None], GenerationRequest] = build_request,
-) -> Iterator[GenerationRequest]:
-    """The request of every sample not yet written, built only when the backend asks for it (samples already
-    written are skipped without building their prompts); each request's record is kept in ``records`` until
-    its result arrives."""
-    for task in tasks:
-        seen: set[str] = set()
-        for record in shard_records(task):
-            if record["_id"] in seen:
-                raise InputError(f"{settings['data']} ({task.name})", f"duplicate _id {record['_id']!r}")
-            seen.add(record["_id"])
-            if record["_id"] in writers[task.name].done_ids:
-                continue
-            records[(task.name, record["_id"])] = record
-            yield make_request(task, record, backend, settings["max_length"][task.name])
-
-
-def _follow_ups(
-    bench: Benchmark,
-    backend: Backend,
-    by_name: dict[str, Task],
-    queued: list[tuple[str, str]],
-    records: dict[tuple[str, str], Record],
-    answers: dict[tuple[str, str], list[str]],
-    settings: dict[str, Any],
-) -> Iterator[GenerationRequest]:
-    """The next call of each ``queued`` sample, built from its answers so far when the backend asks for it."""
-    for key in queued:
-        task = by_name[key[0]]
-        yield bench.follow_up(task, records[key], answers[key], backend, settings["max_length"][task.name])
-
-
-def _prediction_line(record: Record, text: str) -> dict[str, Any]:
-    """The reference's prediction record, plus the sample id."""
-    return {
-        "pred": text,
-        "answers": record["answers"],
-        "all_classes": record["all_classes"],
-        "length": record["length"],
-        "_id": record["_id"],
-    }
-
-
-V1 = Benchmark(
-    load=stream_records,
-    max_length=_max_length,
-    request=build_request,
-    line=_v1_line,
-    data_sha256=_data_sha256,
-)
 
 
 def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, Any], complete: bool) -> None:

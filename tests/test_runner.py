@@ -53,7 +53,10 @@ def test_predictions_are_reference_lines_with_ids_and_the_backends_output(backen
     for task_name in TASKS:
         lines = _lines(summary.out_dir / f"{task_name}.jsonl")
         records = _records(task_name, 2)
-        assert [list(line) for line in lines] == [["pred", "answers", "all_classes", "length", "_id"]] * 2
+        # the reference's line and the id, then what the call reported (issue 16: thinking, finish, tokens)
+        assert [list(line)[:5] for line in lines] == [["pred", "answers", "all_classes", "length", "_id"]] * 2
+        facts = ["thinking", "finish_reason", "prompt_tokens", "completion_tokens"]
+        assert [list(line)[5:] for line in lines] == [facts] * 2
         assert sorted(line["_id"] for line in lines) == sorted(r["_id"] for r in records)
         task = get_task(task_name)
         by_id = {r["_id"]: r for r in records}
@@ -72,7 +75,12 @@ def test_predictions_are_reference_lines_with_ids_and_the_backends_output(backen
                 task.max_new_tokens,
                 task.stop_at_newline,
             )
-            assert line["pred"] == next(iter(backend.generate([request]))).text
+            result = next(iter(backend.generate([request])))
+            assert line["pred"] == result.text
+            assert (line["prompt_tokens"], line["completion_tokens"]) == (
+                result.prompt_tokens,
+                result.generated_tokens,
+            )
 
 
 def test_run_json_records_what_decides_the_numbers(backend, tmp_path: Path) -> None:

@@ -451,6 +451,7 @@ class TransformersBackend(Backend):
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
         revision: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ) -> None:
         from longbench.prompts import chat_template_from_option
 
@@ -466,6 +467,9 @@ class TransformersBackend(Backend):
         self.model_id = model
         self.batch_size = batch_size
         self.chat_template_option = chat_template
+        self.chat_template_kwargs = (
+            chat_template_kwargs  # extra chat template variables (--chat-template-kwargs)
+        )
         self._template = (
             None
             if self.reference_format is not None
@@ -526,6 +530,7 @@ class TransformersBackend(Backend):
             "batch_invariant": batch_invariant(self.placement, self.spec.dtype, self.batch_size),
             "chat_template": self.chat_template_option,
             "reference_chat_format": self.reference_format,
+            "chat_template_kwargs": self.chat_template_kwargs,
             "trust_remote_code": self.spec.trust_remote_code,
             "decoding": "greedy; the model's generation_config.json is not used except its special token ids",
         }

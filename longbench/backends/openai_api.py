@@ -164,7 +164,11 @@ class OpenAIBackend(Backend):
         retry_base_delay: float | None = None,
         token_limit_parameter: str = "max_tokens",
         send_temperature: bool = True,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        self.chat_template_kwargs = (
+            chat_template_kwargs  # extra chat template variables (--chat-template-kwargs)
+        )
         if concurrency < 1:
             raise LongBenchError(f"--concurrency must be at least 1, got {concurrency}")
         if request_timeout <= 0:
@@ -231,6 +235,7 @@ class OpenAIBackend(Backend):
         return {
             "backend": self.name,
             "model": self.model,
+            "chat_template_kwargs": self.chat_template_kwargs,
             "base_urls": [redact_url(url) for url in self.base_urls],
             "endpoints": {
                 "chat_tasks": "/v1" + CHAT_PATH,

@@ -128,7 +128,11 @@ class VLLMBackend(Backend):
         dtype: str = "auto",
         chat_template: str = "auto",
         revision: str | None = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        self.chat_template_kwargs = (
+            chat_template_kwargs  # extra chat template variables (--chat-template-kwargs)
+        )
         self.vllm = _import_vllm()
         from transformers import AutoTokenizer
 
@@ -191,6 +195,7 @@ class VLLMBackend(Backend):
         return {
             "backend": self.name,
             "model": self.model_id,
+            "chat_template_kwargs": self.chat_template_kwargs,
             "revision": self.revision,
             "vllm_version": getattr(self.vllm, "__version__", None),
             "dtype": self.dtype,

@@ -15,12 +15,112 @@ Adding a benchmark means one new definition registered in :mod:`longbench.benchm
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from longbench.backends.base import Backend, GenerationRequest, GenerationResult
+    from longbench.schema import Record
+    from longbench.sources import Source
+    from longbench.tasks import Task
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one call of a sample returned, as kept between its calls (and journaled to disk between them)."""
+
+    text: str
+    thinking: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    thinking_tokens: int | None = None
+
+    @classmethod
+    def of(cls, result: GenerationResult) -> Answer:
+        """The answer of a successful result."""
+        return cls(
+            text=result.text or "",
+            thinking=result.thinking,
+            finish_reason=result.finish_reason,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.generated_tokens,
+            thinking_tokens=result.thinking_tokens,
+        )
+
+    def facts(self) -> dict[str, Any]:
+        """The prediction line's account of the call: ``thinking`` (null when none), ``finish_reason``,
+        ``prompt_tokens``, ``completion_tokens`` and, when known, ``thinking_tokens``."""
+        facts: dict[str, Any] = {
+            "thinking": self.thinking,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+        if self.thinking_tokens is not None:
+            facts["thinking_tokens"] = self.thinking_tokens
+        return facts
+
+
+def call_seed(seed: int, sample_id: str, call: int) -> int:
+    """The sampling seed of one call: the first 8 bytes of sha256("<seed>:<_id>:<call>") below 2**31, so a
+    sample's draw depends on neither the order, the batching nor a resume."""
+    digest = hashlib.sha256(f"{seed}:{sample_id}:{call}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 2**31
 
 
 class RunSpec(Protocol):
-    """The prediction half of a benchmark (filled in by the runner's side)."""
+    """The prediction half of a benchmark: everything the runner asks, without knowing which one it holds.
+
+    A *task* is one prediction file (a v1 task, or v2's one result file). A sample takes ``calls`` calls
+    (v2's chain of thought: two); call ``n``'s request is built from the answers of calls ``0..n-1``, and
+    the line written for the sample from all its answers.
+    """
+
+    name: str  # registry key: "v1", "e", "v2"
+    e: bool  # reads the LongBench-E variant of each task's file
+    calls: int  # calls per sample
+
+    def tasks(
+        self, model_name: str, source: Source, names: Sequence[str] | None, category: str | None
+    ) -> list[Task]:
+        """The tasks (prediction files) for a selection; ``None`` selects what the source holds, else all."""
+        ...
+
+    def records(self, task: Task, source: Source, verify: bool) -> Iterator[Record]:
+        """The task's records from ``source``, validated (and selected: v2's subsets), read lazily."""
+        ...
+
+    def data_sha256(self, task: Task, source: Source) -> str | None:
+        """The sha256 recorded for the task's data in run.json (its file checked once, when verified)."""
+        ...
+
+    def budget(
+        self, task: Task, names: Sequence[str], override: int | None, window: int | None
+    ) -> tuple[int, str | None]:
+        """The prompt budget in tokens for ``task`` and a notice when it was derived from the window."""
+        ...
+
+    def request(
+        self, task: Task, record: Record, answers: Sequence[Answer], backend: Backend, budget: int | None
+    ) -> GenerationRequest:
+        """The request of the sample's next call (call ``len(answers)``)."""
+        ...
+
+    def line(self, record: Record, answers: Sequence[Answer]) -> dict[str, Any]:
+        """The prediction line of a sample from all its answers (the reference's format plus ``_id``)."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """Recorded in run.json after the data pass (settings named in ``must_match`` checked on resume)."""
+        ...
+
+    @property
+    def must_match(self) -> tuple[str, ...]:
+        """Keys of :meth:`settings` that must equal an earlier run's before its folder is resumed."""
+        ...
 
 
 class ScoreSpec(Protocol):

@@ -2,8 +2,8 @@
 embeddings) or summarized, written as a derived data folder that ``longbench predict --data`` reads.
 
 ``chunking`` splits and counts words as the reference does; ``bm25`` and ``dense`` rank chunks; ``summary``
-condenses segments with a model; ``derived`` owns the derived folder (its run file, its records); ``pipeline``
-runs a whole compression, resumably; ``v2`` writes LongBench v2's ``retrieved_context``.
+condenses segments with a model; ``pipeline`` runs a whole compression, resumably, into the derived folder
+that :mod:`longbench.sources` defines and reads; ``v2`` writes LongBench v2's ``retrieved_context``.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from longbench.compression.chunking import CONTEXT_WORDS, leading_context, split_chunks
-from longbench.compression.derived import KIND, RUN_FILE, read_run_file
 from longbench.errors import LongBenchError
 from longbench.schema import Record
+from longbench.sources import KIND, RUN_FILE, read_run_file
 
 Ranker = Callable[
     [str, list[str], str], list[int]
@@ -98,8 +98,8 @@ def check_run_file(out_dir: Path, run: dict[str, Any]) -> None:
 def write_run_file(out_dir: Path, run: dict[str, Any], tasks: list[str]) -> None:
     import json
 
+    from longbench.identity import library_versions
     from longbench.outputs import write_atomic
-    from longbench.runner import library_versions
 
     old = read_run_file(out_dir) or {}
     run = {**run, "tasks": sorted({*old.get("tasks", []), *tasks}), "versions": library_versions()}

@@ -59,9 +59,9 @@ def compress_v2(
 
     from tqdm.auto import tqdm
 
-    from longbench.compression.derived import KIND
     from longbench.compression.pipeline import check_run_file, write_run_file
     from longbench.outputs import PredictionWriter
+    from longbench.sources import KIND
 
     run = {
         "kind": KIND,
