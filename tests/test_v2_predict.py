@@ -31,6 +31,7 @@ from longbench.v2.scoring import extract_answer  # noqa: E402
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "longbench-data" / "v2" / "data_reconstructed.jsonl.gz"
 pytestmark = pytest.mark.skipif(not DATA.is_file(), reason="../shared/longbench-data/v2 absent")
+FACTS = ["thinking", "finish_reason", "prompt_tokens", "completion_tokens"]
 MODES = {
     "0-shot": ([], "tiny.jsonl", V2Mode()),
     "cot": (["--cot"], "tiny_cot.jsonl", V2Mode(cot=True)),
@@ -69,7 +70,9 @@ def check_result_file(path: Path, data: dict[str, dict], mode: V2Mode, count: in
     tail = (["response_cot"] if mode.cot else []) + ["response", "pred", "judge"]
     for line in lines:
         record = data[line["_id"]]
-        assert list(line) == [*FIELDS, *tail]
+        # the reference's fields, then what the answer call reported (issue 16: thinking, finish, tokens)
+        assert list(line)[: len(FIELDS) + len(tail)] == [*FIELDS, *tail]
+        assert list(line)[len(FIELDS) + len(tail) :] == FACTS
         expected_context = record["context"]
         if mode.rag:
             chunks = sorted(record["retrieved_context"][: mode.rag], key=lambda c: c["c_idx"])
