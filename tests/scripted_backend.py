@@ -1,8 +1,9 @@
 """Small real backends for runner tests: no model, answers computed from the request, optional gate.
 
-``ScriptedBackend`` answers every request with a fixed text (or fails the ids it is told to), optionally
-waits at the first request until a gate file exists (so that a child process can be held mid-run), and
-keeps what it saw: how many requests it had pulled, and how many tokenizer calls had been made, when it
+``ScriptedBackend`` answers every request with a fixed text, or one computed from the request (or fails the
+ids it is told to), optionally waits at the first request until a gate file exists (so that a child process
+can be held mid-run) or stops with an error after a number of results (a crash mid-run), and keeps what it
+saw: every request, how many requests it had pulled, and how many tokenizer calls had been made, when it
 produced each result. Run as a script, it predicts the sample set's ``trec`` into a folder, held at the gate.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,14 @@ class ScriptedBackend(Backend):
 
     def __init__(
         self,
-        text: str = "an answer",
+        text: str | Callable[[GenerationRequest], str] = "an answer",
         *,
         tokenizer: Any = None,
         gate: Path | None = None,
         ready: Path | None = None,
-        fail: Iterable[str] = (),
+        fail: Iterable[str | tuple[str, int]] = (),  # sample ids, or (id, call) pairs
         model: str = "scripted-model",
+        crash_after: int | None = None,
     ) -> None:
         self.text = text
         self.tokenizer = tokenizer
@@ -51,7 +53,9 @@ class ScriptedBackend(Backend):
         self.ready = ready
         self.fail = set(fail)
         self.model = model
+        self.crash_after = crash_after  # results given before generate raises (None: never)
         self.seen: list[tuple[int, int]] = []  # (requests pulled, tokenizer calls) at each result
+        self.requests: list[GenerationRequest] = []  # every request pulled, in order
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model}
@@ -60,11 +64,15 @@ class ScriptedBackend(Backend):
         for pulled, request in enumerate(requests, start=1):
             if pulled == 1:
                 self._wait_at_gate()
+            if self.crash_after is not None and len(self.seen) >= self.crash_after:
+                raise RuntimeError("scripted crash")
+            self.requests.append(request)
             self.seen.append((pulled, getattr(self.tokenizer, "calls", 0)))
-            if request.id in self.fail:
+            if request.id in self.fail or (request.id, request.call) in self.fail:
                 yield GenerationResult.failure(request, "scripted failure")
             else:
-                yield GenerationResult(request, self.text, None, 1, 1)
+                text = self.text if isinstance(self.text, str) else self.text(request)
+                yield GenerationResult(request, text, None, 1, 1, finish_reason="stop")
 
     def _wait_at_gate(self) -> None:
         if self.ready is not None:
