@@ -240,7 +240,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "max_retries": args.max_retries,
             "token_limit_parameter": args.token_limit_parameter,
             "send_temperature": not args.omit_temperature,
-            "chat_template_kwargs": _chat_template_kwargs(args.chat_template_kwargs),
+            "chat_template_kwargs": _chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
         }
     if args.backend == "vllm":
         return {
@@ -251,7 +251,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "dtype": getattr(args, "dtype", None) or "auto",
             "chat_template": getattr(args, "chat_template", None) or "auto",
             "revision": getattr(args, "revision", None),
-            "chat_template_kwargs": _chat_template_kwargs(args.chat_template_kwargs),
+            "chat_template_kwargs": _chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
         }
     raise LongBenchError(f"no backend options for {args.backend!r}")
 
@@ -343,7 +343,7 @@ def _create_backend(args: argparse.Namespace) -> Backend:
             trust_remote_code=args.trust_remote_code,
             revision=args.revision,
             attn_implementation=args.attn_implementation,
-            chat_template_kwargs=_chat_template_kwargs(args.chat_template_kwargs),
+            chat_template_kwargs=_chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
         )
     options = _backend_options(args)
     if args.backend == "vllm":
