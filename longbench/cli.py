@@ -518,6 +518,12 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "reference's retrieval pred.py (the folder name gets a -<method>-c<size>-top<K> suffix)",
     )
     _add_backend_arguments(parser)
+    _add_v2_arguments(parser)
+    _add_call_arguments(parser)
+
+
+def _add_v2_arguments(parser: argparse.ArgumentParser) -> None:
+    """LongBench v2's options of ``predict`` and ``run``: its mode, temperature and subset."""
     v2 = parser.add_argument_group("LongBench v2 (--v2)")
     v2.add_argument(
         "--v2", action="store_true", help="LongBench v2: 503 four-choice questions (pred_v2/<model>/)"
@@ -539,11 +545,9 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="T",
         help="v2: sampling temperature (default 0.1 as the reference; 0 is greedy and deterministic)",
     )
+    v2.add_argument("--difficulty", metavar="easy|hard", help="v2: only the questions of this difficulty")
     v2.add_argument(
-        "--difficulty", choices=("easy", "hard"), help="v2: only the questions of this difficulty"
-    )
-    v2.add_argument(
-        "--length", choices=("short", "medium", "long"), help="v2: only the questions of this length bucket"
+        "--length", metavar="short|medium|long", help="v2: only the questions of this length bucket"
     )
     v2.add_argument(
         "--domain",
@@ -553,7 +557,6 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     v2.add_argument(
         "--ids", type=Path, metavar="FILE", help="v2: only the questions whose _id is listed (one a line)"
     )
-    _add_call_arguments(parser)
 
 
 def _add_call_arguments(parser: argparse.ArgumentParser) -> None:

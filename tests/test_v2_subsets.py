@@ -128,6 +128,8 @@ def _sample_lines() -> list[str]:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
+        (["--v2", "--difficulty", "medium"], "difficulty 'medium': expected one of easy, hard"),
+        (["--v2", "--length", "tiny"], "length 'tiny': expected one of short, medium, long"),
         (["--v2", "--domain", "Poetry"], "domain 'Poetry': expected one of Single-Document QA, "),
         (["--v2", "--domain", " , "], "domain: name at least one domain"),
         (["--v2", "--ids", "/no/such/ids.txt"], "ids file /no/such/ids.txt: No such file or directory"),
