@@ -548,7 +548,7 @@ def _pending_samples(
             if sample_id in writers[task.name].done_ids:
                 continue
             journaled = journals[task.name].answers.get(sample_id, [])[: run.spec.calls - 1]
-            sample = _Sample(task, record, [Answer(**answer) for answer in journaled])
+            sample = _Sample(task, record, [Answer.from_journal(answer) for answer in journaled])
             flight[sample.key] = sample
             yield sample
 

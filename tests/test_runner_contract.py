@@ -180,3 +180,26 @@ def test_v1_and_e_through_the_same_runner(tmp_path: Path) -> None:
         run = json.loads((tmp_path / name / "scripted-model" / "run.json").read_text())
         assert (run["benchmark_name"], run["e"]) == (name, e)
     assert get_benchmark("e").runs.e and not get_benchmark("v1").runs.e
+
+
+def test_a_torn_journal_line_is_cut_and_a_bad_one_named(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError):
+        v2_cot(tmp_path, ScriptedBackend(answer_of, crash_after=1))  # one first answer journaled
+    journal = tmp_path / "m" / ".m_cot.calls.jsonl"
+    whole = journal.read_bytes()
+    journal.write_bytes(
+        whole + b'{"_id": "' + SAMPLE_V2[1].encode() + b'", "call": 0, "ans'
+    )  # killed mid-write
+    again = ScriptedBackend(answer_of)
+    v2_cot(tmp_path, again)
+    assert [(r.id, r.call) for r in again.requests][:3] == [
+        (SAMPLE_V2[0], 1),
+        (SAMPLE_V2[1], 0),
+        (SAMPLE_V2[1], 1),
+    ]
+    with pytest.raises(RuntimeError):
+        v2_cot(tmp_path / "bad", ScriptedBackend(answer_of, crash_after=1))
+    bad = tmp_path / "bad" / "m" / ".m_cot.calls.jsonl"
+    bad.write_bytes(bad.read_bytes() + b"not json\n")
+    with pytest.raises(LongBenchError, match=r"\.m_cot\.calls\.jsonl:2: not a journal line"):
+        v2_cot(tmp_path / "bad", ScriptedBackend(answer_of))

@@ -50,6 +50,12 @@ class Answer:
             thinking_tokens=result.thinking_tokens,
         )
 
+    @classmethod
+    def from_journal(cls, entry: dict[str, Any]) -> Answer:
+        """An answer read back from a journal line (unknown keys ignored; the text is all a follow-up needs)."""
+        known = {key: entry.get(key) for key in cls.__dataclass_fields__ if key != "text"}
+        return cls(text=str(entry.get("text") or ""), **known)
+
     def facts(self) -> dict[str, Any]:
         """The prediction line's account of the call: ``thinking`` (null when none), ``finish_reason``,
         ``prompt_tokens``, ``completion_tokens`` and, when known, ``thinking_tokens``."""
