@@ -282,7 +282,9 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
                 "apply to --v2 only"
             )
         return get_benchmark("e" if args.e else "v1").runs
-    from longbench.benchmarks.v2_run import DEFAULT_TEMPERATURE, V2Run
+    from dataclasses import replace
+
+    from longbench.benchmarks.v2_run import DEFAULT_TEMPERATURE
     from longbench.v2.prompts import V2Mode
 
     if args.e or args.tasks or args.category:
@@ -291,7 +293,7 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
         raise LongBenchError("--top-k applies to LongBench v1; --v2 reads retrieved_context with --rag N")
     temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
     mode = V2Mode(cot=args.cot, no_context=args.no_context, rag=args.rag)
-    return V2Run(mode=mode, temperature=temperature, subset=_v2_subset(args))
+    return replace(get_benchmark("v2").runs, mode=mode, temperature=temperature, subset=_v2_subset(args))
 
 
 def _v2_subset_given(args: argparse.Namespace) -> bool:

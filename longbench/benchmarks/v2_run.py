@@ -139,8 +139,9 @@ class V2Run:
     subset: V2Subset = V2Subset()
     name: str = "v2"
     e: bool = False
-    _read: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # what the data pass found
-    _tokenizers: dict[str, TokenizerLike] = field(default_factory=dict, compare=False, repr=False)
+    # what the data pass found, and the tiktoken tokenizer once loaded: each instance's own
+    _read: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _tokenizers: dict[str, TokenizerLike] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
