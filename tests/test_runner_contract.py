@@ -24,7 +24,8 @@ from longbench.tasks import get_task  # noqa: E402
 from longbench.v2.prompts import V2Mode  # noqa: E402
 
 COT = V2Run(mode=V2Mode(cot=True), temperature=0.1)
-SAMPLE_V2 = [r["_id"] for r in COT.records(None, open_source("sample"), True)]  # type: ignore[arg-type]
+SAMPLE = open_source("sample")
+SAMPLE_V2 = [r["_id"] for r in COT.records(COT.tasks("m", SAMPLE, None, None)[0], SAMPLE, True)]
 
 
 def answer_of(request) -> str:

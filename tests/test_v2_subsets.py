@@ -30,7 +30,8 @@ FILTERS = [
 
 def selected(subset: V2Subset, data: Path) -> list[str]:
     run = V2Run(mode=V2Mode(no_context=True), subset=subset)
-    return [record["_id"] for record in run.records(None, open_source(str(data)), True)]  # type: ignore[arg-type]
+    source = open_source(str(data))
+    return [record["_id"] for record in run.records(run.tasks("m", source, None, None)[0], source, True)]
 
 
 @pytest.fixture(scope="module")
