@@ -574,43 +574,74 @@ class _Outputs:
         files.callback(self.errors.close)
 
 
+class _Counted:
+    """Right after the first answer, every task's data is read through once (every line checked, the samples
+    counted: a bad file still fails within moments, not hours into the run, and the first prediction does
+    not wait for it), run.json is saved with the counts, and the progress bars start."""
+
+    def __init__(
+        self,
+        run: _Run,
+        writers: dict[str, PredictionWriter],
+        summary: PredictSummary,
+        settings: dict[str, Any],
+        save: Callable[[], None],
+    ) -> None:
+        self._run, self._writers, self._summary = run, writers, summary
+        self._settings, self._save = settings, save
+        self._bars: _Progress | None = None
+
+    def answered(self) -> None:
+        """An answer came in (the first one counts the samples)."""
+        self._start()
+
+    def settled(self, task: str, tokens: int) -> None:
+        """A sample was written or failed: it advances the bars (the first one is counted in their start)."""
+        if self._bars is None:
+            self._start()
+        else:
+            self._bars.advance(task, tokens)
+
+    def finish(self) -> None:
+        """The run ended normally: one with nothing to do still counts its samples."""
+        self._start()
+
+    def close(self) -> None:
+        if self._bars is not None:
+            self._bars.close()
+
+    def _start(self) -> None:
+        if self._bars is not None:
+            return
+        summary = self._summary
+        _count_samples(self._run, self._writers, summary, self._settings)
+        self._save()
+        self._bars = _Progress(_left(summary), summary.skipped + summary.written + summary.failed)
+
+
 def _generate(run: _Run, summary: PredictSummary, settings: dict[str, Any], save: Callable[[], None]) -> None:
     """Send every pending call through the backend and settle each sample as its last answer arrives."""
     with contextlib.ExitStack() as files:
         outputs = _Outputs(run, summary.out_dir, files)
         summary.errors_file = outputs.errors_file
         summary.tasks = {task.name: TaskOutcome() for task in run.tasks}
+        counted = _Counted(run, outputs.writers, summary, settings, save)
+        files.callback(counted.close)
         flight: dict[tuple[str, str], _Sample] = {}
         budgets = {task.name: settings["max_length"][task.name] for task in run.tasks}
         pending = _pending_samples(run, outputs.writers, outputs.journals, flight, run.source.spec)
         stream = _CallStream(pending, lambda sample: run.request(sample, budgets[sample.task.name]))
-        progress: list[_Progress] = []
-
-        def counted() -> _Progress | None:
-            # every task's data is read through once (every line checked, the samples counted) right after the
-            # first answer: a bad file still fails within moments, not hours into the run, and the first
-            # prediction does not wait for it
-            if progress:
-                return progress[0]
-            _count_samples(run, outputs.writers, summary, settings)
-            save()
-            progress.append(_Progress(_left(summary), summary.skipped + summary.written + summary.failed))
-            files.callback(progress[0].close)
-            return None
-
-        while True:
+        while True:  # again only for follow-ups whose earlier answer came in as the stream ended
             for result in run.backend.generate(stream):
                 sample = flight[(result.request.task, result.request.id)]
                 if _settle(run, sample, result, outputs, stream, summary):
                     del flight[sample.key]
-                    shown = counted()
-                    if shown is not None:
-                        shown.advance(sample.task.name, result.generated_tokens or 0)
+                    counted.settled(sample.task.name, result.generated_tokens or 0)
                 else:
-                    counted()
+                    counted.answered()
             if not stream.waiting:
                 break
-        counted()
+        counted.finish()
 
 
 def _left(summary: PredictSummary) -> dict[str, int]:
