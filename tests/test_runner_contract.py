@@ -181,6 +181,19 @@ def test_v1_and_e_through_the_same_runner(tmp_path: Path) -> None:
         run = json.loads((tmp_path / name / "scripted-model" / "run.json").read_text())
         assert (run["benchmark_name"], run["e"]) == (name, e)
     assert get_benchmark("e").runs.e and not get_benchmark("v1").runs.e
+    by_object = ScriptedBackend()  # the definition itself, as well as its name
+    predict(
+        by_object,
+        None,
+        "sample",
+        tmp_path / "object",
+        benchmark=get_benchmark("v2"),
+        max_length=None,
+        limit=1,
+    )
+    assert [(r.task, r.max_new_tokens, r.temperature) for r in by_object.requests] == [
+        ("scripted-model", 128, 0.1)
+    ]
 
 
 def test_a_torn_journal_line_is_cut_and_a_bad_one_named(tmp_path: Path) -> None:
