@@ -1,6 +1,7 @@
 """LongBench v2 chain of thought against the loopback OpenAI server (tests/openai_server.py), in a real
 process killed with SIGKILL: each second call is sent as soon as its first answer is in, and a re-run makes
-again only the first calls that were in flight (the others were journaled)."""
+again only the first calls that were in flight (the others were journaled). And each call's seed, whatever
+the number of requests in flight."""
 
 from __future__ import annotations
 
@@ -10,12 +11,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from openai_server import FakeOpenAIServer, prompt_of  # noqa: E402
+
+from longbench.backends.base import Backend, GenerationRequest, GenerationResult  # noqa: E402
+from longbench.backends.openai_api import OpenAIBackend  # noqa: E402
+from longbench.benchmarks.base import call_seed  # noqa: E402
+from longbench.benchmarks.v2_run import V2Run  # noqa: E402
+from longbench.runner import predict  # noqa: E402
+from longbench.v2.prompts import V2Mode  # noqa: E402
 
 CONCURRENCY = 4
 COPIES = 4  # the bundled sample's 8 questions, 4 times over: 32 samples
@@ -84,3 +93,48 @@ def test_second_calls_follow_their_first_and_a_kill_loses_only_calls_in_flight(
     assert sorted(ids) == sorted(questions.values())  # every sample written once
     assert f"{written} already there" in again.stdout
     assert not list(result.parent.glob(".*calls*"))
+
+
+class Tap(Backend):
+    """The real OpenAI backend, with every request the runner hands it kept (in the order it was pulled)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner, self.name, self.tokenizer = inner, inner.name, inner.tokenizer
+        self.pulled: list[GenerationRequest] = []
+
+    def describe(self) -> dict:
+        return self.inner.describe()
+
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        def tapped() -> Iterator[GenerationRequest]:
+            for request in requests:
+                self.pulled.append(request)
+                yield request
+
+        return self.inner.generate(tapped())
+
+
+def test_seeds_do_not_depend_on_concurrency(tiny_model: Path, tmp_path: Path) -> None:
+    cot = V2Run(mode=V2Mode(cot=True))
+    seen = {}
+    with FakeOpenAIServer(latency=0.05) as server:
+        for concurrency in (1, 4):
+            backend = OpenAIBackend(
+                model="fake-model",
+                base_urls=[server.url],
+                api_key_env=None,
+                concurrency=concurrency,
+                request_timeout=5.0,
+                tokenizer=str(tiny_model),
+            )
+            tap = Tap(backend)
+            try:
+                predict(
+                    tap, None, "sample", tmp_path / str(concurrency), benchmark=cot, max_length=5000, seed=11
+                )
+            finally:
+                backend.close()
+            seen[concurrency] = [(r.id, r.call, r.seed) for r in tap.pulled]
+    assert seen[1] != seen[4]  # four in flight: the requests went out in another order
+    assert sorted(seen[1]) == sorted(seen[4]) == sorted((i, c, call_seed(11, i, c)) for i, c, _ in seen[1])
+    assert len(seen[1]) == 16
