@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
+from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
 from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
@@ -34,6 +35,7 @@ class Prediction:
     path: Path
     line: int  # 1-based line in ``path``
     index: int  # 0-based position among the records of ``path``
+    health: tuple[str, ...] = ()  # output problems read from the line (see longbench.health)
 
 
 @dataclass
@@ -47,10 +49,18 @@ class ModelPredictions:
     warnings: list[str] = field(default_factory=list)
 
     planned: list[str] = field(default_factory=list)  # tasks with a file or declared in run.json
+    benchmark: dict[str, int] = field(default_factory=dict)  # samples each task has in the benchmark
+    unverified: bool = False  # a run.json says the data files were used without checking their sha256
 
     def missing(self, task: str) -> int:
-        """How many samples of ``task`` have no prediction (0 when complete)."""
+        """How many samples of ``task`` that the run planned have no prediction (0 when the run finished)."""
         return max(self.expected[task] - len(self.tasks.get(task, [])), 0)
+
+    def short(self, task: str) -> int:
+        """How many of the benchmark's samples of ``task`` were not scored (0 when the task is complete):
+        measured against the benchmark, so ``--limit``, the sample set and smaller derived data count."""
+        expected = self.benchmark.get(task, self.expected[task])
+        return max(expected - len(self.tasks.get(task, [])), 0)
 
     def missing_by_task(self) -> dict[str, int]:
         """Task -> samples without a prediction, for every planned task that is not complete."""
@@ -82,7 +92,10 @@ def parse_prediction(obj: Any, path: Path, line: int, index: int, need_length: b
     sample_id = obj.get("_id")
     if sample_id is not None and (not isinstance(sample_id, str) or not sample_id):
         raise InputError(path, "field '_id' must be a non-empty string", line)
-    return Prediction(obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line, index)
+    health = line_health(obj, obj["pred"])
+    return Prediction(
+        obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line, index, health
+    )
 
 
 def read_prediction_file(path: Path, task: str, need_length: bool = False) -> list[Prediction]:
@@ -166,9 +179,14 @@ def _run_records(dirs: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
     return records
 
 
+def benchmark_counts(e: bool) -> dict[str, int]:
+    """Samples per task in the benchmark itself (the task table's released counts)."""
+    return {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
+
+
 def _expected_counts(runs: list[tuple[Path, dict[str, Any]]], e: bool) -> dict[str, int]:
-    """Samples per task: what the runs' ``run.json`` files declare, else the released number."""
-    expected = {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
+    """Samples per task that the runs planned: what their ``run.json`` files declare, else the benchmark's."""
+    expected = benchmark_counts(e)
     for run_file, record in runs:
         try:
             declared = {
@@ -245,13 +263,20 @@ def _combine(task: str, parts: list[list[Prediction]], warnings: list[str]) -> l
     return records
 
 
-def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredictions:
-    """Read one model's predictions from one folder, or merge shard folders that share its name."""
+def _unverified(runs: list[tuple[Path, dict[str, Any]]]) -> bool:
+    return any(record.get("verify") is False for _, record in runs)
+
+
+def read_model(
+    name: str, dirs: Sequence[Path], e: bool = False, only: Sequence[str] | None = None
+) -> ModelPredictions:
+    """Read one model's predictions from one folder, or merge shard folders that share its name; ``only``:
+    just those tasks (the others' files are left unread)."""
     warnings: list[str] = []
     per_dir = [_task_files(directory, e, warnings) for directory in dirs]
     tasks: dict[str, list[Prediction]] = {}
     planned: list[str] = []
-    for task in (t.name for t in all_tasks(e)):
+    for task in (t.name for t in all_tasks(e) if only is None or t.name in only):
         parts = [
             read_prediction_file(path, task, need_length=e)
             for files in per_dir
@@ -267,11 +292,21 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
     _check_subset(runs, tasks, e)
     expected = _expected_counts(runs, e)
     declared = {task for _, record in runs for task in record.get("task_samples", {}) if task in expected}
+    if only is not None:
+        declared &= set(only)
     planned += sorted(declared - set(planned))
-    model = ModelPredictions(name, list(dirs), tasks, expected, warnings, planned)
+    unverified = _unverified(runs)
+    model = ModelPredictions(
+        name, list(dirs), tasks, expected, warnings, planned, benchmark_counts(e), unverified
+    )
     if not tasks:
+        chosen = f" for tasks {', '.join(only)}" if only is not None else ""
         raise LongBenchError(
-            f"{name}: no predictions yet in {', '.join(map(str, dirs))} (all task files empty)"
+            f"{name}: no predictions yet{chosen} in {', '.join(map(str, dirs))} (all task files empty)"
+        )
+    if unverified:
+        warnings.append(
+            f"{name}: data used without checking its sha256 (run.json verify: false); results marked UNVERIFIED"
         )
     for task in planned:
         if task not in tasks and model.missing(task):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from longbench.evaluation import BUCKETS, ModelResult
+from longbench.health import health_note
 from longbench.outputset import install_output_set
 from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longbench.tasks import all_tasks, table_layout
@@ -24,6 +25,7 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     signature: str = ""  # shown under the table in text and Markdown (CSV stays pure data)
+    partial: list[str] | None = None  # per row, what is partial ("" when complete): a CSV column
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", "| " + " | ".join(self.header) + " |"]
@@ -36,8 +38,12 @@ class Table:
     def csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self.header)
-        writer.writerows(self.rows)
+        if self.partial and any(self.partial):
+            writer.writerow([*self.header, "partial"])
+            writer.writerows([*row, mark] for row, mark in zip(self.rows, self.partial, strict=False))
+        else:
+            writer.writerow(self.header)
+            writer.writerows(self.rows)
         return buffer.getvalue()
 
     def text(self) -> str:
@@ -67,8 +73,18 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def _mark(result: ModelResult, task: str) -> str:
-    """A footnote mark for a task scored on a partial set of samples."""
-    return "*" if result.predictions.missing(task) else ""
+    """A footnote mark for a task scored on fewer samples than the benchmark has."""
+    return "*" if result.predictions.short(task) else ""
+
+
+def _partial_cell(result: ModelResult, tasks: Sequence[str]) -> str:
+    """What of ``tasks`` is partial for ``result``, for the CSV's partial column ("" when complete)."""
+    shown = [
+        f"{t} {len(result.predictions.tasks[t])}/{result.partial()[t]['expected']}"
+        for t in _partial_tasks(result, tasks)
+    ]
+    cell = "; ".join(shown)
+    return cell + ("; " if cell else "") + "unverified data" if result.predictions.unverified else cell
 
 
 def category_scores(result: ModelResult, language: str) -> dict[str, float | None]:
@@ -91,14 +107,16 @@ class TableOptions:
 
 
 def _partial_tasks(result: ModelResult, tasks: Sequence[str]) -> list[str]:
-    return [t for t in tasks if t in result.scores and result.predictions.missing(t)]
+    return [t for t in tasks if t in result.scores and result.predictions.short(t)]
 
 
 def _partial_title(title: str, results: Sequence[ModelResult], tasks: Sequence[str]) -> str:
     partial = sorted({t for r in results for t in _partial_tasks(r, tasks)})
-    if not partial:
-        return title
-    return f"{title} (PARTIAL: {', '.join(partial)} scored on fewer samples than the benchmark has)"
+    if partial:
+        title = f"{title} (PARTIAL: {', '.join(partial)} scored on fewer samples than the benchmark has)"
+    if any(r.predictions.unverified for r in results):
+        title += " (UNVERIFIED DATA)"
+    return title
 
 
 def _with_ci(cell: str, values: object, ci: bool) -> str:
@@ -133,12 +151,15 @@ def category_table(
         ]
         mark = "*" if _partial_tasks(r, [t for ts in layout.values() for t in ts]) else ""
         rows.append([r.name + mark, *cells])
+    all_tasks_here = [t for ts in layout.values() for t in ts]
+    partial = [_partial_cell(r, all_tasks_here) for r in results]
     if options.published:
         for model in published_models():
             printed = model.categories[language]
             rows.append([model.name + PUBLISHED_MARK, printed["Avg"], *(printed[c] for c in layout)])
-    all_tasks_here = [t for ts in layout.values() for t in ts]
-    return Table(_partial_title(title, results, all_tasks_here), header, rows, _signature(results))
+            partial.append("")
+    title = _partial_title(title, results, all_tasks_here)
+    return Table(title, header, rows, _signature(results), partial)
 
 
 def paper_task_tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
@@ -160,10 +181,13 @@ def paper_task_tables(results: Sequence[ModelResult], options: TableOptions = Ta
                 for t in tasks
             ]
             rows.append([r.name, *cells])
+        partial = [_partial_cell(r, tasks) for r in results]
         if options.published:
             rows += [[m.name + PUBLISHED_MARK, *(m.tasks[t] for t in tasks)] for m in published_models()]
+            partial += [""] * len(published_models())
         title = _partial_title(f"Scores per task: {PAPER_CATEGORIES[category]}", results, tasks)
-        built.append(Table(title, ["Model", *(display_name(t) for t in tasks)], rows, _signature(results)))
+        header = ["Model", *(display_name(t) for t in tasks)]
+        built.append(Table(title, header, rows, _signature(results), partial))
     return built
 
 
@@ -178,7 +202,11 @@ def task_table(results: Sequence[ModelResult]) -> Table:
         for task in _task_order(results)
     ]
     title = _partial_title("Scores per task", results, _task_order(results))
-    return Table(title, ["Task", *(r.name for r in results)], rows, _signature(results))
+    partial = [
+        ", ".join(r.name for r in results if task in _partial_tasks(r, [task]))
+        for task in _task_order(results)
+    ]
+    return Table(title, ["Task", *(r.name for r in results)], rows, _signature(results), partial)
 
 
 def e_table(result: ModelResult) -> Table:
@@ -194,14 +222,16 @@ def e_table(result: ModelResult) -> Table:
                 columns[b].append(buckets[b])
     rows.append(["Avg", *(_fmt(_mean(columns[b]), 2) for b in BUCKETS)])
     title = _partial_title(f"LongBench-E {result.name}", [result], list(result.scores))
-    return Table(title, ["Task", *BUCKETS], rows, result.signature())
+    order = [t for t in paper_task_order() if t in result.scores]
+    partial = [_partial_cell(result, [t]) for t in order] + [_partial_cell(result, order)]
+    return Table(title, ["Task", *BUCKETS], rows, result.signature(), partial)
 
 
 def e_category_table(result: ModelResult) -> Table:
     """LongBench-E: category x length bucket, each cell the mean of its tasks' bucket scores."""
     from longbench.published import PAPER_CATEGORIES
 
-    rows = []
+    rows, partial = [], []
     for category, name in PAPER_CATEGORIES.items():
         tasks = [t.name for t in all_tasks(e=True) if t.category == category and t.name in result.scores]
         if not tasks:
@@ -213,8 +243,9 @@ def e_category_table(result: ModelResult) -> Table:
             cells.append(_fmt(_mean(values), 2))
         mark = "*" if _partial_tasks(result, tasks) else ""
         rows.append([name + mark, *cells])
+        partial.append(_partial_cell(result, tasks))
     title = _partial_title(f"LongBench-E {result.name} by category", [result], list(result.scores))
-    return Table(title, ["Category", *BUCKETS], rows, result.signature())
+    return Table(title, ["Category", *BUCKETS], rows, result.signature(), partial)
 
 
 def _task_order(results: Sequence[ModelResult]) -> list[str]:
@@ -250,8 +281,20 @@ def notes(results: Sequence[ModelResult], options: TableOptions = TableOptions()
             f"{result.name}: {sum(zeroed.values())} sample(s) overflow the reference rouge's recursion limit,"
             f" {what}{detail}"
         )
-    if any(r.predictions.missing(t) for r in results for t in r.scores):
-        lines.append("* task scored on a partial set of samples (see the warnings above)")
+    for result in results:
+        for task, counts in result.partial().items():
+            lines.append(
+                f"{result.name}/{task}: partial, {counts['samples']} of the benchmark's {counts['expected']} "
+                "samples scored"
+            )
+        health = health_note(result.name, result.output_health()["total"])  # type: ignore[arg-type]
+        if health:
+            lines.append(health)
+    if any(r.partial() for r in results):
+        lines.append(
+            "* task scored on fewer samples than the benchmark has (--limit, the sample set, a subset, smaller"
+            " derived data or an unfinished run); not comparable with full results"
+        )
     if options.ci:
         lines.append("[lo, hi]: 95% bootstrap interval over samples (1,000 seeded resamples, percentile)")
     if options.published:
@@ -282,11 +325,7 @@ def _samples_jsonl(result: ModelResult) -> str:
 
 def partial_tasks(result: ModelResult) -> dict[str, dict[str, int]]:
     """Tasks scored on fewer samples than the benchmark has: task -> {"samples", "expected"}."""
-    return {
-        task: {"samples": len(result.predictions.tasks[task]), "expected": result.predictions.expected[task]}
-        for task in result.scores
-        if result.predictions.missing(task)
-    }
+    return result.partial()
 
 
 def _ci95(result: ModelResult) -> dict[str, object]:
@@ -317,6 +356,8 @@ def _summary_json(result: ModelResult) -> str:
         "recursion_zeroed": result.recursion_zeroed,
         "warnings": result.predictions.warnings,
         "partial": partial_tasks(result),
+        "data_verified": not result.predictions.unverified,
+        "output_health": result.output_health(),
         "ci95": _ci95(result),
         "bootstrap": {"resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED, "interval": "percentile"},
     }

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError
+from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 
 COLUMNS: tuple[str, ...] = ("Overall", "Easy", "Hard", "Short", "Medium", "Long")
@@ -50,6 +51,7 @@ class ScoredSample:
     length: str
     domain: str
     rule_disagrees: bool  # a stored judge that the extraction rule would not give
+    health: tuple[str, ...] = ()  # what went wrong in the output (see longbench.health), from the line
 
 
 def _field(record: dict[str, Any], key: str, path: Path, line: int, kinds: tuple[type, ...]) -> Any:
@@ -63,6 +65,13 @@ def _field(record: dict[str, Any], key: str, path: Path, line: int, kinds: tuple
 
 def score_record(record: Any, path: Path, line: int) -> ScoredSample:
     """Score one result record as ``result.py`` does (stored ``judge`` trusted, else the rule applied)."""
+    sample = _judged(record, path, line)
+    response = record.get("response")
+    health = line_health(record, response if isinstance(response, str) else "", True, sample.pred is not None)
+    return replace(sample, health=health) if health else sample
+
+
+def _judged(record: Any, path: Path, line: int) -> ScoredSample:
     if not isinstance(record, dict):
         raise InputError(path, f"expected a JSON object, got {type(record).__name__}", line)
     difficulty = _field(record, "difficulty", path, line, (str,))
@@ -108,29 +117,39 @@ def _numbered_records(path: Path) -> list[tuple[int, Any]]:
 
 
 def _drop_duplicates(
-    path: Path, samples: list[tuple[int, ScoredSample]], warnings: list[str]
+    samples: list[tuple[Path, int, ScoredSample]], warnings: list[str]
 ) -> list[ScoredSample]:
-    """Identical duplicate ``_id``s dropped with a warning; disagreeing ones are an error."""
-    seen: dict[str, ScoredSample] = {}
+    """Identical duplicate ``_id``s dropped with a warning (within a file or across shard files); disagreeing
+    ones are an error naming the file and line."""
+    seen: dict[str, tuple[Path, int, ScoredSample]] = {}
     kept: list[ScoredSample] = []
-    dropped = 0
-    for line, sample in samples:
+    dropped: dict[Path, int] = {}
+    for path, line, sample in samples:
         if sample.sample_id and sample.sample_id in seen:
-            if seen[sample.sample_id] != sample:
-                raise InputError(path, f"_id {sample.sample_id} appears twice with different results", line)
-            dropped += 1
+            first_path, first_line, first = seen[sample.sample_id]
+            if first != sample:
+                where = "" if first_path == path else f" (first in {first_path}:{first_line})"
+                raise InputError(
+                    path, f"_id {sample.sample_id} appears twice with different results{where}", line
+                )
+            dropped[path] = dropped.get(path, 0) + 1
             continue
-        seen[sample.sample_id] = sample
+        seen[sample.sample_id] = (path, line, sample)
         kept.append(sample)
-    if dropped:
-        warnings.append(f"warning: {path}: {dropped} identical duplicate records dropped")
+    for path, count in dropped.items():
+        warnings.append(f"warning: {path}: {count} identical duplicate records dropped")
     return kept
 
 
+_SHARD = re.compile(r"\.shard-(\d+)-of-(\d+)$")
+
+
 def row_name(path: Path) -> str:
-    """The row name ``result.py`` gives a file: its name minus the last extension (``a.b.jsonl`` -> ``a.b``)."""
+    """The row name ``result.py`` gives a file: its name minus the last extension (``a.b.jsonl`` -> ``a.b``);
+    a shard written by ``predict --shard I/N`` (``m.shard-0-of-2.jsonl``) is a part of row ``m``."""
     name = path.name
-    return name.rsplit(".", 1)[0] if "." in name else ""
+    stem = name.rsplit(".", 1)[0] if "." in name else ""
+    return _SHARD.sub("", stem)
 
 
 @dataclass
@@ -138,10 +157,15 @@ class V2Row:
     """One result file scored: its samples and the reference's six values (None for an empty bucket)."""
 
     name: str
-    path: Path
+    path: Path  # the first file of the row
     samples: list[ScoredSample]
     compensated: bool
     warnings: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)  # every file of the row (shards merged by _id)
+
+    @property
+    def files(self) -> list[Path]:
+        return self.paths or [self.path]
 
     def _acc(self, sample: ScoredSample) -> float:
         if self.compensated and sample.pred is None:
@@ -177,10 +201,22 @@ class V2Row:
 
 def score_file(path: Path, compensated: bool = False) -> V2Row:
     """Score one result file as one row."""
+    return score_row(row_name(path), [path], compensated)
+
+
+def score_row(name: str, paths: Sequence[Path], compensated: bool = False) -> V2Row:
+    """Score one row from its file, or from the shard files ``predict --shard`` wrote (merged by ``_id``, in
+    ``_id`` order, so that the row does not depend on how the run was sharded)."""
     warnings: list[str] = []
-    numbered = [(line, score_record(record, path, line)) for line, record in _numbered_records(path)]
-    samples = _drop_duplicates(path, numbered, warnings)
-    return V2Row(row_name(path), path, samples, compensated, warnings)
+    numbered = [
+        (path, line, score_record(record, path, line))
+        for path in paths
+        for line, record in _numbered_records(path)
+    ]
+    samples = _drop_duplicates(numbered, warnings)
+    if len(paths) > 1:
+        samples.sort(key=lambda sample: sample.sample_id)
+    return V2Row(name, paths[0], samples, compensated, warnings, list(paths))
 
 
 def _bookkeeping(path: Path) -> bool:
@@ -205,9 +241,17 @@ def result_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
+def group_rows(files: Sequence[Path]) -> dict[str, list[Path]]:
+    """Row name -> its files, in first-seen order (shard files of one run together)."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(row_name(path), []).append(path)
+    return groups
+
+
 def score_rows(paths: Sequence[Path], compensated: bool = False) -> list[V2Row]:
-    """Every result file under ``paths`` scored, one row each."""
-    return [score_file(path, compensated) for path in result_files(paths)]
+    """Every result file under ``paths`` scored, one row each (a sharded run's files one row)."""
+    return [score_row(name, files, compensated) for name, files in group_rows(result_files(paths)).items()]
 
 
 def result_txt(rows: Sequence[V2Row]) -> str:
