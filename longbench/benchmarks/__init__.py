@@ -36,4 +36,9 @@ def _load_builtin() -> None:
     """Register v1, E and v2 on first use (their modules build both halves of each definition)."""
     if _REGISTRY:
         return
-    # filled in as the halves land: each builtin definition module calls register() on import
+    from longbench.benchmarks.v1_scores import V1Scores
+    from longbench.benchmarks.v2_scores import V2Scores
+
+    register(Benchmark("v1", "LongBench", "pred", "metrics", runs=None, scores=V1Scores(e=False)))
+    register(Benchmark("e", "LongBench-E", "pred_e", "metrics_e", runs=None, scores=V1Scores(e=True)))
+    register(Benchmark("v2", "LongBench v2", "pred_v2", "metrics_v2", runs=None, scores=V2Scores()))

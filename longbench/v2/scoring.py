@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,15 @@ DOMAINS: tuple[str, ...] = (
     "Code Repository Understanding",
     "Long Structured Data Understanding",
 )
+# The benchmark's records per column (SPEC-v2 section 1): completeness is measured against these.
+EXPECTED: dict[str, int] = {
+    "Overall": 503,
+    "Easy": 192,
+    "Hard": 311,
+    "Short": 180,
+    "Medium": 215,
+    "Long": 108,
+}
 _PARENTHESISED = re.compile(r"The correct answer is \(([A-D])\)")
 _BARE = re.compile(r"The correct answer is ([A-D])")
 
@@ -192,6 +202,42 @@ class V2Row:
         """The same percentage per domain (the six known domains first, then any other, in order seen)."""
         names = list(DOMAINS) + sorted({s.domain for s in self.samples} - set(DOMAINS))
         return {d: self._percent(x for x in self.samples if x.domain == d) for d in names}
+
+    def ordered(self) -> list[ScoredSample]:
+        """The samples in ``_id`` order: what the bootstrap draws from, so that a sharded run and the same
+        run unsharded give the same intervals."""
+        return sorted(self.samples, key=lambda sample: sample.sample_id)
+
+    def accuracies(self) -> list[float]:
+        """Each sample's accuracy (1, 0, or 0.25 for no answer when compensated), in :meth:`ordered` order."""
+        return [float(self._acc(s)) for s in self.ordered()]
+
+    def subsets(self) -> dict[str, list[bool]]:
+        """Every quantity of the tables (the six columns, then the domains) as a mask over :meth:`ordered`."""
+        ordered = self.ordered()
+        masks = {
+            "Overall": [True] * len(ordered),
+            "Easy": [s.difficulty == "easy" for s in ordered],
+            "Hard": [s.difficulty != "easy" for s in ordered],
+            "Short": [s.length == "short" for s in ordered],
+            "Medium": [s.length == "medium" for s in ordered],
+            "Long": [s.length not in ("short", "medium") for s in ordered],
+        }
+        for domain in self.domain_values():
+            masks[domain] = [s.domain == domain for s in ordered]
+        return masks
+
+    @cached_property
+    def bootstrap(self) -> dict[str, Any]:
+        """Quantity -> its seeded bootstrap resamples (one draw over all samples, every quantity from it)."""
+        from longbench.stats import subset_resamples
+
+        return subset_resamples(self.accuracies(), self.subsets())
+
+    def partial(self) -> dict[str, dict[str, int]]:
+        """Columns scored on fewer records than the benchmark has: column -> {"samples", "expected"}."""
+        counts = {c: sum(self.subsets()[c]) for c in COLUMNS}
+        return {c: {"samples": counts[c], "expected": n} for c, n in EXPECTED.items() if counts[c] < n}
 
     @property
     def disagreements(self) -> int:
