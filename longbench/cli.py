@@ -79,7 +79,8 @@ def _evaluate_and_report(
     from longbench.outputset import check_output_location
     from longbench.predictions import group_by_model
     from longbench.report_extras import ReportOptions, extra_report_files
-    from longbench.reports import write_output_set
+    from longbench.reports import seed_files, seed_tables, write_output_set
+    from longbench.seeds import seed_spread
 
     options = options or ReportOptions()
     definition = get_benchmark(benchmark)
@@ -88,10 +89,13 @@ def _evaluate_and_report(
     out_dir = out if out is not None else spec.default_out(list(group_by_model(pred_dirs)), settings)
     check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
     results = spec.evaluate(pred_dirs, settings)
+    spread = seed_spread(results, spec.quantities)
+    across = seed_tables(spread)
     files = spec.output_files(results, out_dir, options.tables)
-    files.update(extra_report_files(spec, definition.title, results, out_dir, options))
+    files.update(seed_files(spread, across, out_dir))
+    files.update(extra_report_files(spec, definition.title, results, out_dir, options, across))
     write_output_set(out_dir, files)
-    for table in spec.tables(results, options.tables):
+    for table in [*spec.tables(results, options.tables), *across]:
         print(table.text())
     for line in spec.notes(results, options.tables):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)

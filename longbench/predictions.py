@@ -20,6 +20,7 @@ from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
 from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
+from longbench.seeds import split_by_seed
 from longbench.tasks import all_tasks, get_task
 
 
@@ -322,8 +323,23 @@ def read_model(
     return model
 
 
+def _run_seed(directory: Path) -> Any:
+    """The ``seed`` a folder's run.json records (None when absent)."""
+    seeds = {json.dumps(record.get("seed")) for _, record in _run_records([directory])}
+    return json.loads(seeds.pop()) if len(seeds) == 1 else None
+
+
 def group_by_model(dirs: Iterable[Path]) -> dict[str, list[Path]]:
-    """Prediction folders grouped by model name (the folder's own name), in first-seen order."""
+    """Prediction folders grouped by model name (the folder's own name), in first-seen order; folders of one
+    name whose run.json files record different seeds are separate runs, ``<model>@seed<S>`` each."""
+    groups = _group_by_name(dirs)
+    split: dict[str, list[Path]] = {}
+    for name, members in groups.items():
+        split.update(split_by_seed(name, members, _run_seed))
+    return split
+
+
+def _group_by_name(dirs: Iterable[Path]) -> dict[str, list[Path]]:
     groups: dict[str, list[Path]] = {}
     for directory in dirs:
         path = Path(directory)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.benchmarks.base import ScoreSpec
-from longbench.reports import TableOptions
+from longbench.reports import Table, TableOptions
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,12 @@ class ReportOptions:
 
 
 def extra_report_files(
-    spec: ScoreSpec, title: str, results: Sequence[Any], out_dir: Path, options: ReportOptions
+    spec: ScoreSpec,
+    title: str,
+    results: Sequence[Any],
+    out_dir: Path,
+    options: ReportOptions,
+    more_tables: Sequence[Table] = (),
 ) -> dict[Path, str | bytes]:
     """``report.html`` (always) and, with ``plots``, every figure as PNG and SVG: path -> content."""
     from longbench.html_report import report_html
@@ -33,7 +38,7 @@ def extra_report_files(
 
         figures = spec.figures(results, options.tables)
         files.update(figure_files(figures, out_dir / "plots"))
-    tables = spec.tables(results, options.tables)
+    tables = [*spec.tables(results, options.tables), *more_tables]
     notes = spec.notes(results, options.tables)
     files[out_dir / "report.html"] = report_html(title, [r.name for r in results], tables, notes, figures)
     return files

@@ -414,3 +414,35 @@ def write_output_set(out_dir: Path, files: Mapping[Path, str | bytes]) -> None:
             for path, content in files.items()
         },
     )
+
+
+def seed_tables(spread: Mapping[str, Mapping[str, Mapping[str, float | int]]]) -> list[Table]:
+    """One table per model run with several seeds: each headline quantity's mean, std, min and max across
+    the runs (see :mod:`longbench.seeds`)."""
+    built = []
+    for model, quantities in spread.items():
+        rows = [
+            [
+                name,
+                _fmt(v["mean"], 2),
+                _fmt(v["std"], 2),
+                _fmt(v["min"], 2),
+                _fmt(v["max"], 2),
+                str(v["runs"]),
+            ]
+            for name, v in quantities.items()
+        ]
+        header = ["Quantity", "mean", "std", "min", "max", "runs"]
+        built.append(Table(f"{model} across seeds (mean and spread of separate runs)", header, rows))
+    return built
+
+
+def seed_files(spread: Mapping[str, object], tables_: Sequence[Table], out_dir: Path) -> dict[Path, str]:
+    """``seeds.json`` (model -> quantity -> mean, std, min, max, runs) and each spread table as CSV."""
+    if not spread:
+        return {}
+    files = {out_dir / "seeds.json": json.dumps(spread, ensure_ascii=False, indent=2) + "\n"}
+    for table in tables_:
+        files[out_dir / f"table_seeds_{_slug(table.title.split(' across seeds')[0])}.csv"] = table.csv()
+    files[out_dir / "seeds.md"] = "\n".join(t.markdown() for t in tables_)
+    return files

@@ -288,11 +288,20 @@ def result_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def group_rows(files: Sequence[Path]) -> dict[str, list[Path]]:
-    """Row name -> its files, in first-seen order (shard files of one run together)."""
+    """Row name -> its files, in first-seen order (shard files of one run together; files of one name whose
+    folders' run.json record different seeds are separate runs, ``<name>@seed<S>`` each)."""
+    from longbench.seeds import split_by_seed
+    from longbench.signature import read_run_json
+
     groups: dict[str, list[Path]] = {}
     for path in files:
         groups.setdefault(row_name(path), []).append(path)
-    return groups
+    split: dict[str, list[Path]] = {}
+    for name, members in groups.items():
+        split.update(
+            split_by_seed(name, members, lambda path: (read_run_json(path.parent) or {}).get("seed"))
+        )
+    return split
 
 
 def score_rows(paths: Sequence[Path], compensated: bool = False) -> list[V2Row]:
