@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from longbench.evaluation import BUCKETS, ModelResult
 from longbench.health import health_note
@@ -209,28 +210,59 @@ def task_table(results: Sequence[ModelResult]) -> Table:
     return Table(title, ["Task", *(r.name for r in results)], rows, _signature(results), partial)
 
 
-def e_table(result: ModelResult) -> Table:
-    """LongBench-E: task x length bucket for one model (the paper's names and order), with each bucket's mean."""
+def _bucket_resamples(result: ModelResult) -> dict[tuple[str, str], Any]:
+    """LongBench-E: (task, bucket) -> the bucket score (x100) of each seeded bootstrap resample."""
+    from longbench.scoring import bucket_of
+    from longbench.stats import task_resamples
+
+    samples: dict[tuple[str, str], list[float]] = {}
+    for task, scores in result.scores.items():
+        for sample, length in zip(scores.samples, scores.lengths or [], strict=True):
+            samples.setdefault((task, bucket_of(length)), []).append(sample.score)
+    return task_resamples(samples)
+
+
+def _e_cell(value: float | None, resampled: Sequence[Any], ci: bool) -> str:
+    """A bucket score, with the interval of the mean of ``resampled`` (its tasks' bucket resamples)."""
+    import numpy as np
+
+    cell = _fmt(value, 2)
+    if not ci or cell == "-" or not resampled:
+        return cell
+    return _with_ci(cell, np.mean(resampled, axis=0), True)
+
+
+def e_table(result: ModelResult, options: TableOptions = TableOptions()) -> Table:
+    """LongBench-E: task x length bucket for one model (the paper's names and order), with each bucket's mean
+    (and with ``ci``, each cell's bootstrap 95% interval)."""
     from longbench.published import display_name, paper_task_order
 
+    boot = _bucket_resamples(result) if options.ci else {}
     rows, columns = [], {b: [] for b in BUCKETS}
     for task in [t for t in paper_task_order() if t in result.scores]:
         buckets = result.scores[task].bucket_scores()
-        rows.append([display_name(task) + _mark(result, task), *(_fmt(buckets[b], 2) for b in BUCKETS)])
+        cells = [
+            _e_cell(buckets[b], [boot[task, b]] if (task, b) in boot else [], options.ci) for b in BUCKETS
+        ]
+        rows.append([display_name(task) + _mark(result, task), *cells])
         for b in BUCKETS:
             if not math.isnan(buckets[b]):
                 columns[b].append(buckets[b])
-    rows.append(["Avg", *(_fmt(_mean(columns[b]), 2) for b in BUCKETS)])
+    averages = [
+        _e_cell(_mean(columns[b]), [v for (t, k), v in boot.items() if k == b], options.ci) for b in BUCKETS
+    ]
+    rows.append(["Avg", *averages])
     title = _partial_title(f"LongBench-E {result.name}", [result], list(result.scores))
     order = [t for t in paper_task_order() if t in result.scores]
     partial = [_partial_cell(result, [t]) for t in order] + [_partial_cell(result, order)]
     return Table(title, ["Task", *BUCKETS], rows, result.signature(), partial)
 
 
-def e_category_table(result: ModelResult) -> Table:
+def e_category_table(result: ModelResult, options: TableOptions = TableOptions()) -> Table:
     """LongBench-E: category x length bucket, each cell the mean of its tasks' bucket scores."""
     from longbench.published import PAPER_CATEGORIES
 
+    boot = _bucket_resamples(result) if options.ci else {}
     rows, partial = [], []
     for category, name in PAPER_CATEGORIES.items():
         tasks = [t.name for t in all_tasks(e=True) if t.category == category and t.name in result.scores]
@@ -240,7 +272,8 @@ def e_category_table(result: ModelResult) -> Table:
         for b in BUCKETS:
             values = [result.scores[t].bucket_scores()[b] for t in tasks]
             values = [v for v in values if not math.isnan(v)]
-            cells.append(_fmt(_mean(values), 2))
+            resampled = [boot[t, b] for t in tasks if (t, b) in boot]
+            cells.append(_e_cell(_mean(values), resampled, options.ci))
         mark = "*" if _partial_tasks(result, tasks) else ""
         rows.append([name + mark, *cells])
         partial.append(_partial_cell(result, tasks))
@@ -259,7 +292,7 @@ def tables(results: Sequence[ModelResult], options: TableOptions = TableOptions(
     """The tables for these results: the paper's two category tables, its per-task tables and every task
     by id; or per bucket for LongBench-E."""
     if results and results[0].e:
-        return [table for r in results for table in (e_table(r), e_category_table(r))]
+        return [table for r in results for table in (e_table(r, options), e_category_table(r, options))]
     return [
         category_table(results, "en", options),
         category_table(results, "zh", options),
@@ -330,17 +363,12 @@ def partial_tasks(result: ModelResult) -> dict[str, dict[str, int]]:
 
 def _ci95(result: ModelResult) -> dict[str, object]:
     """``summary.json``'s ``ci95``; with LongBench-E also task -> bucket -> [lo, hi] (result.json's shape)."""
-    from longbench.scoring import bucket_of
-    from longbench.stats import ci95, interval, task_resamples
+    from longbench.stats import ci95, interval
 
     intervals = ci95(result.bootstrap)
     if result.e:
-        samples: dict[tuple[str, str], list[float]] = {}
-        for task, scores in result.scores.items():
-            for sample, length in zip(scores.samples, scores.lengths or [], strict=True):
-                samples.setdefault((task, bucket_of(length)), []).append(sample.score)
         buckets: dict[str, dict[str, list[float]]] = {}
-        for (task, bucket), values in task_resamples(samples).items():
+        for (task, bucket), values in _bucket_resamples(result).items():
             buckets.setdefault(task, {})[bucket] = interval(values)
         intervals["buckets"] = buckets
     return intervals
@@ -400,7 +428,12 @@ def _slug(title: str) -> str:
     """A file name part from a table title: "LongBench English (PARTIAL: ...)" -> "english"."""
     import re
 
-    base = title.split(" (PARTIAL")[0].lower().replace("longbench-e ", "e_").replace("longbench ", "")
+    base = (
+        re.sub(r" \((PARTIAL|UNVERIFIED).*$", "", title)
+        .lower()
+        .replace("longbench-e ", "e_")
+        .replace("longbench ", "")
+    )
     return re.sub(r"[^a-z0-9_.-]+", "_", base.replace("scores per task: ", "tasks_")).strip("_")
 
 
