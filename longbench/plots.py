@@ -161,12 +161,19 @@ def e_radar(results: Sequence[ModelResult]) -> Figure:
     return fig
 
 
-def result_figures(results: Sequence[ModelResult], published: bool = False) -> dict[str, Figure]:
-    """The figures of a run: name -> figure (``length`` and ``radar`` for LongBench-E, ``radar`` and ``tasks``
-    otherwise)."""
-    if results and results[0].e:
-        return {"length": length_lines(results), "radar": e_radar(results), "tasks": task_bars(results)}
+def v1_figures(results: Sequence[ModelResult], published: bool = False) -> dict[str, Figure]:
+    """LongBench v1's figures: the category radar (with the published models on request) and task bars."""
     return {"radar": radar(results, published), "tasks": task_bars(results)}
+
+
+def e_figures(results: Sequence[ModelResult]) -> dict[str, Figure]:
+    """LongBench-E's figures: score over length, the category radar and task bars."""
+    return {"length": length_lines(results), "radar": e_radar(results), "tasks": task_bars(results)}
+
+
+def result_figures(results: Sequence[ModelResult], published: bool = False) -> dict[str, Figure]:
+    """The figures of v1 or LongBench-E results (:func:`e_figures` or :func:`v1_figures`)."""
+    return e_figures(results) if results and results[0].e else v1_figures(results, published)
 
 
 def _v2_bars(rows: Sequence[V2Row], quantities: Sequence[str], title: str) -> Figure:

@@ -288,17 +288,24 @@ def _task_order(results: Sequence[ModelResult]) -> list[str]:
     return order
 
 
-def tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
-    """The tables for these results: the paper's two category tables, its per-task tables and every task
-    by id; or per bucket for LongBench-E."""
-    if results and results[0].e:
-        return [table for r in results for table in (e_table(r, options), e_category_table(r, options))]
+def v1_tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
+    """LongBench v1's tables: the paper's two category tables, its per-task tables and every task by id."""
     return [
         category_table(results, "en", options),
         category_table(results, "zh", options),
         *paper_task_tables(results, options),
         task_table(results),
     ]
+
+
+def e_tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
+    """LongBench-E's tables: per model, task x length bucket and category x length bucket."""
+    return [table for r in results for table in (e_table(r, options), e_category_table(r, options))]
+
+
+def tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
+    """The tables for these results: :func:`e_tables` for LongBench-E results, else :func:`v1_tables`."""
+    return (e_tables if results and results[0].e else v1_tables)(results, options)
 
 
 def notes(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[str]:

@@ -45,9 +45,9 @@ class V1Scores:
         return evaluate(pred_dirs, self.e, settings.corrected, settings.workers, settings.tasks)
 
     def tables(self, results: Sequence[Any], options: Any) -> list[Any]:
-        from longbench.reports import tables
+        from longbench.reports import e_tables, v1_tables
 
-        return tables(results, options)
+        return (e_tables if self.e else v1_tables)(results, options)
 
     def notes(self, results: Sequence[Any], options: Any) -> list[str]:
         from longbench.reports import notes
@@ -60,9 +60,9 @@ class V1Scores:
         return output_files(results, out_dir, options)
 
     def figures(self, results: Sequence[Any], options: Any) -> dict[str, Any]:
-        from longbench.plots import result_figures
+        from longbench.plots import e_figures, v1_figures
 
-        return result_figures(results, published=options.published)
+        return e_figures(results) if self.e else v1_figures(results, options.published)
 
     def quantities(self, result: Any) -> Mapping[str, float | None]:
         from longbench.reports import category_scores

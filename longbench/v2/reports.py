@@ -82,8 +82,17 @@ def _title(base: str, rows: Sequence[V2Row]) -> str:
     return base
 
 
+def row_subset(row: V2Row) -> Any:
+    """The subset of the benchmark the row's run chose (run.json ``subset``: difficulty, length, domains, ids),
+    None for the whole benchmark."""
+    return (row_run(row) or {}).get("subset") or None
+
+
 def _partial_cell(row: V2Row) -> str:
     parts = [f"{c} {n['samples']}/{n['expected']}" for c, n in row.partial().items()]
+    subset = row_subset(row)
+    if subset:
+        parts.append(f"subset {json.dumps(subset, sort_keys=True)}")
     if row_unverified(row):
         parts.append("unverified data")
     return "; ".join(parts)
@@ -214,6 +223,7 @@ def _summary_json(row: V2Row) -> str:
         "samples": len(row.samples),
         "warnings": row.warnings,
         "partial": row.partial(),
+        "subset": row_subset(row),
         "data_verified": not row_unverified(row),
         "output_health": output_health(row),
         "ci95": ci95(row),
