@@ -644,7 +644,10 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--published", action="store_true", help="add the paper's eight models' published rows to the tables"
+        "--published",
+        action="store_true",
+        help="add the published rows to the tables: the paper's eight models (v1), the leaderboard's 38 rows in "
+        "the run's mode (v2); refused for LongBench-E, which has no published table",
     )
     parser.add_argument("--ci", action="store_true", help="show bootstrap 95%% intervals in the tables")
     parser.add_argument(
@@ -676,8 +679,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "eval",
         help="score prediction folders (pred/<model>/<task>.jsonl)",
-        description="Score prediction folders exactly as the reference eval.py does, and print the published "
-        "tables. Folders with the same name (run1/llama, run2/llama) are shards of one model, merged by _id.",
+        description="Score prediction folders exactly as the reference eval.py (v2: result.py) does, and print "
+        "the published tables. Folders with the same name (run1/llama, run2/llama) are shards of one model, merged "
+        "by _id, unless their run.json files record different seeds: then they are separate runs, summarised by "
+        "their mean and spread.",
     )
     evaluate.add_argument(
         "pred_dirs", nargs="+", type=Path, metavar="PRED_DIR", help="pred/<model> folder(s)"
@@ -703,7 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--v2",
         action="store_true",
-        help="LongBench v2: every file in each folder is one result.py row (default out: metrics_v2/)",
+        help="LongBench v2: every file in each folder is one result.py row, a sharded run's files one row "
+        "(default out: metrics_v2/)",
     )
     evaluate.add_argument(
         "--compensated",
@@ -717,7 +723,8 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="paired comparison of two prediction folders on the same samples",
         description="Score two prediction folders of the same samples and compare them per task, category and "
-        "average: both scores, the difference, a paired bootstrap 95% interval and p-value.",
+        "average (v2: per column and domain): both scores, the difference, a paired bootstrap 95% interval and "
+        "p-value.",
     )
     compare.add_argument("pred_a", type=Path, metavar="PRED_A", help="pred/<model A> folder")
     compare.add_argument("pred_b", type=Path, metavar="PRED_B", help="pred/<model B> folder")
