@@ -114,13 +114,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from longbench.benchmarks import get_benchmark
+    from longbench.compare_runs import compare_runs
     from longbench.outputset import check_output_location
     from longbench.reports import write_output_set
 
     settings = _score_settings(args)
     spec = get_benchmark(_benchmark_name(args.v2, args.e)).scores
     spec.check(settings, published=False)
-    comparison = spec.compare(args.pred_a, args.pred_b, settings)
+    comparison = compare_runs(spec, args.pred_dirs, settings)
     root = spec.default_out(["-"], settings).parts[0]
     out_dir = args.out if args.out is not None else Path(root) / f"compare_{comparison.a}_vs_{comparison.b}"
     check_output_location(out_dir)
@@ -726,8 +727,14 @@ def build_parser() -> argparse.ArgumentParser:
         "average (v2: per column and domain): both scores, the difference, a paired bootstrap 95% interval and "
         "p-value.",
     )
-    compare.add_argument("pred_a", type=Path, metavar="PRED_A", help="pred/<model A> folder")
-    compare.add_argument("pred_b", type=Path, metavar="PRED_B", help="pred/<model B> folder")
+    compare.add_argument(
+        "pred_dirs",
+        nargs="+",
+        type=Path,
+        metavar="PRED_DIR",
+        help="two folders, pred/<model A> and pred/<model B>; or the shard or seed folders of two models, grouped "
+        "by folder name (runs of different seeds in run.json are paired by seed)",
+    )
     compare.add_argument("--out", type=Path, help="output folder (default metrics/compare_<A>_vs_<B>/)")
     compare.add_argument("--corrected", action="store_true", help="score as `eval --corrected`")
     compare.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from longbench.errors import LongBenchError
-from longbench.evaluation import ModelResult, evaluate
+from longbench.evaluation import ModelResult, score_models
 from longbench.predictions import Prediction
 from longbench.published import PAPER_CATEGORIES, display_name, paper_layout
 from longbench.reports import Table, category_scores
@@ -85,14 +85,19 @@ class Comparison:
         """The comparison's files in ``out_dir`` (see :func:`comparison_files`)."""
         return comparison_files(self, out_dir)
 
-    def table(self) -> Table:
-        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
-        rows = [_cells(display_name(task), row) for task, row in self.tasks.items()]
+    def quantities(self) -> dict[str, Row]:
+        """Every compared quantity by its label in the table: tasks, then each language's categories and Avg."""
+        rows = {display_name(task): row for task, row in self.tasks.items()}
         for language, cats in self.categories.items():
             label = {"en": "English", "zh": "Chinese"}[language]
-            rows += [_cells(f"{label}: {PAPER_CATEGORIES[c]}", row) for c, row in cats.items()]
+            rows.update({f"{label}: {PAPER_CATEGORIES[c]}": row for c, row in cats.items()})
             if language in self.average:
-                rows.append(_cells(f"{label}: Avg", self.average[language]))
+                rows[f"{label}: Avg"] = self.average[language]
+        return rows
+
+    def table(self) -> Table:
+        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
+        rows = [_cells(label, row) for label, row in self.quantities().items()]
         return Table(f"{self.a} vs {self.b} (paired, same samples)", header, rows, self.signature)
 
     def notes(self) -> list[str]:
@@ -154,10 +159,18 @@ def _pair_task(task: str, a: list[Prediction], b: list[Prediction]) -> list[int]
 
 
 def _score_one(
-    folder: Path, corrected: bool, workers: int | None, tasks: Sequence[str] | None = None, e: bool = False
+    folders: Sequence[Path],
+    corrected: bool,
+    workers: int | None,
+    tasks: Sequence[str] | None = None,
+    e: bool = False,
 ) -> ModelResult:
-    results = evaluate([folder], e=e, corrected=corrected, workers=workers, tasks=tasks)
-    return results[0]
+    """One model from ``folders`` (shard folders of one run merged by ``_id``)."""
+    from longbench.predictions import read_model
+
+    name = Path(folders[0]).resolve().name
+    model = read_model(name, folders, e, tasks)
+    return score_models([model], e, corrected, workers)[0]
 
 
 def _rows(
@@ -238,8 +251,8 @@ def compare_results(a: ModelResult, b: ModelResult) -> Comparison:
 
 
 def compare_folders(
-    a: Path,
-    b: Path,
+    a: Path | Sequence[Path],
+    b: Path | Sequence[Path],
     corrected: bool = False,
     workers: int | None = None,
     tasks: Sequence[str] | None = None,
@@ -296,9 +309,13 @@ class V2Comparison:
         }
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
+    def quantities(self) -> dict[str, Row]:
+        """Every compared quantity: the six columns, then the domains."""
+        return {**self.columns, **self.domains}
+
     def table(self) -> Table:
         header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
-        rows = [_cells(name, row) for name, row in {**self.columns, **self.domains}.items()]
+        rows = [_cells(name, row) for name, row in self.quantities().items()]
         return Table(
             f"{self.a} vs {self.b} (LongBench v2, paired, same records)", header, rows, self.signature
         )
@@ -325,11 +342,12 @@ class V2Comparison:
         }
 
 
-def _one_v2_row(folder: Path, compensated: bool) -> V2Row:
-    rows = score_rows([folder], compensated)
+def _one_v2_row(folders: Sequence[Path], compensated: bool) -> V2Row:
+    rows = score_rows(folders, compensated)
     if len(rows) != 1:
         names = ", ".join(row.name for row in rows)
-        raise LongBenchError(f"compare --v2: {folder} holds {len(rows)} result rows ({names}); give one each")
+        where = ", ".join(map(str, folders))
+        raise LongBenchError(f"compare --v2: {where} holds {len(rows)} result rows ({names}); give one each")
     return rows[0]
 
 
@@ -375,6 +393,6 @@ def _subset_difference(a: Sequence[float], b: Sequence[float], mask: Sequence[bo
     return float(100 * (np.mean(np.asarray(a)[chosen]) - np.mean(np.asarray(b)[chosen])))
 
 
-def compare_v2_folders(a: Path, b: Path, compensated: bool = False) -> V2Comparison:
-    """Score one v2 row from each folder (or result file) and compare them."""
+def compare_v2_folders(a: Sequence[Path], b: Sequence[Path], compensated: bool = False) -> V2Comparison:
+    """Score one v2 row from each side's folders (or result files; shards merged) and compare them."""
     return compare_v2_rows(_one_v2_row(a, compensated), _one_v2_row(b, compensated))

@@ -110,6 +110,13 @@ def evaluate(
     """Read every prediction folder (shards of one model merged), score all tasks of all models at once;
     ``tasks``: only those tasks."""
     models = [read_model(name, dirs, e, tasks) for name, dirs in group_by_model(pred_dirs).items()]
+    return score_models(models, e, corrected, workers)
+
+
+def score_models(
+    models: Sequence[ModelPredictions], e: bool = False, corrected: bool = False, workers: int | None = None
+) -> list[ModelResult]:
+    """Score all tasks of all ``models`` at once (one pool of scoring processes)."""
     inputs = [_task_inputs(model, e) for model in models]
     flat = score_tasks([item for items in inputs for item in items], corrected=corrected, workers=workers)
     results, start = [], 0

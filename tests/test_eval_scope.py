@@ -197,3 +197,52 @@ def test_seeded_runs_of_one_model_give_mean_and_spread(tmp_path: Path) -> None:
         f"toy@seed{s}" for s in scores
     ]
     assert "toy across seeds" in proc.stdout
+
+
+def seeded(root: Path, name: str, correct: dict[int, int]) -> list[Path]:
+    """``root/run<S>/<name>`` per seed S, hotpotqa with ``correct[S]`` of 200 right, run.json recording S."""
+    folders = []
+    for seed, n in correct.items():
+        folder = model(root / f"run{seed}" / name, {"hotpotqa": (200, n)})
+        (folder / "run.json").write_text(json.dumps({"seed": seed}))
+        folders.append(folder)
+    return folders
+
+
+def test_compare_pairs_seeded_runs_seed_by_seed(tmp_path: Path) -> None:
+    a = seeded(tmp_path, "a", {1: 60, 2: 70, 3: 90})
+    b = seeded(tmp_path, "b", {1: 80, 2: 80, 3: 80})
+    proc = run_cli("compare", *a, *b, "--out", tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    spread = json.loads((tmp_path / "c" / "comparison_seeds.json").read_text())
+    diffs = []
+    for seed in (1, 2, 3):
+        one = json.loads((tmp_path / "c" / f"seed{seed}" / "comparison.json").read_text())["tasks"][
+            "hotpotqa"
+        ]
+        assert (one["a"], one["b"]) == ({1: 30.0, 2: 35.0, 3: 45.0}[seed], 40.0)
+        diffs.append(one["diff"])
+    row = spread["spread"]["HotpotQA"]
+    assert spread["seeds"] == ["1", "2", "3"] and row["seeds"] == 3
+    assert row["mean_diff"] == round(float(np.mean(diffs)), 2) and row["std"] == round(
+        float(np.std(diffs, ddof=1)), 2
+    )
+    assert (row["min"], row["max"]) == (min(diffs), max(diffs))
+    assert "a vs b across seeds 1, 2, 3" in proc.stdout
+    other = seeded(tmp_path / "x", "b", {1: 80, 4: 80})
+    refused = run_cli("compare", *a, *other, "--out", tmp_path / "c2")
+    assert refused.returncode != 0 and "pair runs of the same seeds" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "c2").exists()
+
+
+def test_compare_merges_the_shard_folders_of_each_model(tmp_path: Path) -> None:
+    rows_a, rows_b = qa_rows(200, 50), qa_rows(200, 120)
+    folders = []
+    for name, rows in (("a", rows_a), ("b", rows_b)):
+        for shard in range(2):
+            write_jsonl(tmp_path / f"s{shard}" / name / "hotpotqa.jsonl", rows[shard::2])
+            folders.append(tmp_path / f"s{shard}" / name)
+    proc = run_cli("compare", *folders, "--out", tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads((tmp_path / "c" / "comparison.json").read_text())["tasks"]["hotpotqa"]
+    assert (row["a"], row["b"], row["diff"]) == (25.0, 60.0, -35.0)

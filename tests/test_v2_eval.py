@@ -259,3 +259,27 @@ def test_plots_and_report_html_for_v2(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())
     lo, hi = summary["ci95"]["columns"]["Overall"]
     assert f"[{lo:.1f}, {hi:.1f}]" in html and f"signature: {summary['signature']}" in html
+
+
+def test_compare_v2_of_seeded_runs_gives_the_spread(tmp_path: Path) -> None:
+    folders = {}
+    for name, right in (("x", 0.3), ("y", 0.5)):
+        for seed in (1, 2):
+            folder = tmp_path / f"run{seed}" / name
+            write_jsonl(folder / f"{name}.jsonl", records(seed=10 * seed + len(name), right=right))
+            (folder / "run.json").write_text(json.dumps({"seed": seed}))
+            folders.setdefault(name, []).append(folder)
+    proc = run_cli("compare", "--v2", *folders["x"], *folders["y"], "--out", tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    overall = [
+        json.loads((tmp_path / "c" / f"seed{s}" / "comparison.json").read_text())["columns"]["Overall"][
+            "diff"
+        ]
+        for s in (1, 2)
+    ]
+    spread = json.loads((tmp_path / "c" / "comparison_seeds.json").read_text())["spread"]["Overall"]
+    assert spread["mean_diff"] == round(float(np.mean(overall)), 2) and (spread["min"], spread["max"]) == (
+        min(overall),
+        max(overall),
+    )
+    assert set(json.loads((tmp_path / "c" / "comparison_seeds.json").read_text())["spread"]) >= set(COLUMNS)

@@ -68,9 +68,14 @@ class ScoreSpec(Protocol):
     def quantities(self, result: Any) -> Mapping[str, float | None]:
         """The headline numbers of one result (what seed spreads and comparisons are taken over)."""
 
-    def compare(self, a: Path, b: Path, settings: ScoreSettings) -> Any:
-        """The paired comparison of two prediction folders (``table()``, ``notes()``, ``files(out_dir)``,
-        ``a``, ``b``); LongBenchError naming what differs when they do not hold the same samples."""
+    def group_runs(self, pred_dirs: Sequence[Path]) -> dict[str, list[Path]]:
+        """Run name -> its folders (shards of one run together; runs with different seeds apart, named
+        ``<model>@seed<S>``), in first-seen order."""
+
+    def compare(self, a: Sequence[Path], b: Sequence[Path], settings: ScoreSettings) -> Any:
+        """The paired comparison of two runs, each one folder or the shard folders of one run (``table()``,
+        ``notes()``, ``files(out_dir)``, ``quantities()`` -> label -> row with ``a``, ``b``, ``diff``, ``ci95``,
+        ``p``); LongBenchError naming what differs when they do not hold the same samples."""
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,12 @@ class V1Scores:
         values.update({task: result.task_score(task) for task in result.scores})
         return values
 
-    def compare(self, a: Path, b: Path, settings: ScoreSettings) -> Any:
+    def group_runs(self, pred_dirs: Sequence[Path]) -> dict[str, list[Path]]:
+        from longbench.predictions import group_by_model
+
+        return group_by_model(pred_dirs)
+
+    def compare(self, a: Sequence[Path], b: Sequence[Path], settings: ScoreSettings) -> Any:
         from longbench.compare import compare_folders
 
         return compare_folders(a, b, settings.corrected, settings.workers, settings.tasks, self.e)

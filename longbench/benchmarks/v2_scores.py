@@ -56,7 +56,12 @@ class V2Scores:
     def quantities(self, result: Any) -> Mapping[str, float | None]:
         return {**result.values(), **result.domain_values()}
 
-    def compare(self, a: Path, b: Path, settings: ScoreSettings) -> Any:
+    def group_runs(self, pred_dirs: Sequence[Path]) -> dict[str, list[Path]]:
+        from longbench.v2.scoring import group_runs
+
+        return group_runs(pred_dirs)
+
+    def compare(self, a: Sequence[Path], b: Sequence[Path], settings: ScoreSettings) -> Any:
         from longbench.compare import compare_v2_folders
 
         return compare_v2_folders(a, b, settings.compensated)

@@ -304,6 +304,27 @@ def group_rows(files: Sequence[Path]) -> dict[str, list[Path]]:
     return split
 
 
+def _folder_seed(path: Path) -> Any:
+    """The ``seed`` in the run.json of a folder (or of a result file's folder)."""
+    from longbench.signature import read_run_json
+
+    return (read_run_json(path if path.is_dir() else path.parent) or {}).get("seed")
+
+
+def group_runs(paths: Sequence[Path]) -> dict[str, list[Path]]:
+    """Folders (or result files) grouped into runs: by folder name (a result file: by its row name), runs
+    whose run.json record different seeds apart (``<name>@seed<S>``), in first-seen order."""
+    from longbench.seeds import split_by_seed
+
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(path.name if path.is_dir() else row_name(path), []).append(path)
+    split: dict[str, list[Path]] = {}
+    for name, members in groups.items():
+        split.update(split_by_seed(name, members, _folder_seed))
+    return split
+
+
 def score_rows(paths: Sequence[Path], compensated: bool = False) -> list[V2Row]:
     """Every result file under ``paths`` scored, one row each (a sharded run's files one row)."""
     return [score_row(name, files, compensated) for name, files in group_rows(result_files(paths)).items()]
