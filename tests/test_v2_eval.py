@@ -283,3 +283,44 @@ def test_compare_v2_of_seeded_runs_gives_the_spread(tmp_path: Path) -> None:
         max(overall),
     )
     assert set(json.loads((tmp_path / "c" / "comparison_seeds.json").read_text())["spread"]) >= set(COLUMNS)
+
+
+V2_DATA = SHARED / "longbench-data" / "v2" / "data_reconstructed.jsonl.gz"
+
+
+@pytest.mark.skipif(not V2_DATA.is_file(), reason="../shared/longbench-data/v2 absent")
+def test_a_run_predicted_in_two_shards_scores_as_the_unsharded_run(
+    tmp_path: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real `predict --v2` runs against the loopback server: two shards into one folder, and one whole run."""
+    import gzip
+    import itertools
+
+    from openai_server import FakeOpenAIServer
+    from test_v2_predict import openai_command, run
+
+    monkeypatch.setenv("LONGBENCH_CACHE", str(tiny_model.parent))
+    data = tmp_path / "v2.jsonl"
+    with gzip.open(V2_DATA, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in itertools.islice(handle, 12)]
+    rows = [{**row, "context": row["context"][:2000]} for row in rows if row["context"] is not None][:8]
+    data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    with FakeOpenAIServer() as server:
+        for shard in ("0/2", "1/2"):
+            made = run(openai_command(server, data, tmp_path / "sharded", "--shard", shard), capsys)
+            assert made.returncode == 0, made.stderr
+        made = run(openai_command(server, data, tmp_path / "whole", "--temperature", "0.1"), capsys)
+        assert made.returncode == 0, made.stderr
+    folder = tmp_path / "sharded" / "fake-model"
+    assert sorted(p.name for p in folder.glob("*.jsonl")) == [
+        "fake-model.shard-0-of-2.jsonl",
+        "fake-model.shard-1-of-2.jsonl",
+    ]
+    outs = {}
+    for name in ("sharded", "whole"):
+        outs[name] = tmp_path / f"o-{name}"
+        proc = run_cli("eval", "--v2", tmp_path / name / "fake-model", "--out", outs[name])
+        assert proc.returncode == 0, proc.stderr
+    assert (outs["sharded"] / "result.txt").read_text() == (outs["whole"] / "result.txt").read_text()
+    samples = {name: sorted((out / "samples.jsonl").read_text().splitlines()) for name, out in outs.items()}
+    assert samples["sharded"] == samples["whole"] and len(samples["whole"]) == len(rows)
