@@ -99,7 +99,7 @@ def _evaluate_and_report(
         print(table.text())
     for line in spec.notes(results, options.tables):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
-    print(f"wrote {len(files)} files to {out_dir}")
+    print(f"wrote {len(files)} files to {out_dir}; the report: {out_dir / 'report.html'}")
     return 0
 
 

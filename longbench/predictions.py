@@ -52,6 +52,7 @@ class ModelPredictions:
     planned: list[str] = field(default_factory=list)  # tasks with a file or declared in run.json
     benchmark: dict[str, int] = field(default_factory=dict)  # samples each task has in the benchmark
     unverified: bool = False  # a run.json says the data files were used without checking their sha256
+    sample_set: bool = False  # a run.json says the predictions come from the bundled sample set
 
     def missing(self, task: str) -> int:
         """How many samples of ``task`` that the run planned have no prediction (0 when the run finished)."""
@@ -297,8 +298,9 @@ def read_model(
         declared &= set(only)
     planned += sorted(declared - set(planned))
     unverified = _unverified(runs)
+    sample_set = any(record.get("data") == "sample" for _, record in runs)
     model = ModelPredictions(
-        name, list(dirs), tasks, expected, warnings, planned, benchmark_counts(e), unverified
+        name, list(dirs), tasks, expected, warnings, planned, benchmark_counts(e), unverified, sample_set
     )
     if not tasks:
         chosen = f" for tasks {', '.join(only)}" if only is not None else ""

@@ -84,8 +84,9 @@ def _partial_cell(result: ModelResult, tasks: Sequence[str]) -> str:
         f"{t} {len(result.predictions.tasks[t])}/{result.partial()[t]['expected']}"
         for t in _partial_tasks(result, tasks)
     ]
-    cell = "; ".join(shown)
-    return cell + ("; " if cell else "") + "unverified data" if result.predictions.unverified else cell
+    if result.predictions.unverified:
+        shown.append("unverified data")
+    return "; ".join(shown)
 
 
 def category_scores(result: ModelResult, language: str) -> dict[str, float | None]:
@@ -322,6 +323,11 @@ def notes(results: Sequence[ModelResult], options: TableOptions = TableOptions()
             f" {what}{detail}"
         )
     for result in results:
+        if result.predictions.sample_set:
+            lines.append(
+                f"{result.name}: scored on the bundled sample set (a few samples per task): a smoke test, not "
+                "LongBench's scores"
+            )
         for task, counts in result.partial().items():
             lines.append(
                 f"{result.name}/{task}: partial, {counts['samples']} of the benchmark's {counts['expected']} "

@@ -182,6 +182,10 @@ def notes(rows: Sequence[V2Row], options: TableOptions = _PLAIN) -> list[str]:
         )
         if row.partial():
             lines.append(f"{row.name}: partial, {len(row.samples)} of the benchmark's 503 records scored")
+        if (row_run(row) or {}).get("data") == "sample":
+            lines.append(
+                f"{row.name}: scored on the bundled sample set: a smoke test, not LongBench v2's scores"
+            )
         health = health_note(row.name, output_health(row)["total"])  # type: ignore[arg-type]
         if health:
             lines.append(health)
