@@ -119,11 +119,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from longbench.reports import write_output_set
 
     settings = _score_settings(args)
-    spec = get_benchmark(_benchmark_name(args.v2, args.e)).scores
-    spec.check(settings, published=False)
-    comparison = compare_runs(spec, args.pred_dirs, settings)
-    root = spec.default_out(["-"], settings).parts[0]
-    out_dir = args.out if args.out is not None else Path(root) / f"compare_{comparison.a}_vs_{comparison.b}"
+    definition = get_benchmark(_benchmark_name(args.v2, args.e))
+    definition.scores.check(settings, published=False)
+    comparison = compare_runs(definition.scores, args.pred_dirs, settings)
+    out_dir = args.out or Path(definition.metrics_root) / f"compare_{comparison.a}_vs_{comparison.b}"
     check_output_location(out_dir)
     files = comparison.files(out_dir)
     write_output_set(out_dir, files)
@@ -735,7 +734,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="two folders, pred/<model A> and pred/<model B>; or the shard or seed folders of two models, grouped "
         "by folder name (runs of different seeds in run.json are paired by seed)",
     )
-    compare.add_argument("--out", type=Path, help="output folder (default metrics/compare_<A>_vs_<B>/)")
+    compare.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default metrics/compare_<A>_vs_<B>/; metrics_e/, metrics_v2/)",
+    )
     compare.add_argument("--corrected", action="store_true", help="score as `eval --corrected`")
     compare.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
     compare.add_argument(
