@@ -18,7 +18,7 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
-    from longbench.benchmarks.base import RunSpec
+    from longbench.benchmarks.base import RunSpec, ScoreSettings
     from longbench.benchmarks.v2_run import V2Subset
     from longbench.compression.pipeline import CompressSettings, Ranker
     from longbench.report_extras import ReportOptions
@@ -48,88 +48,83 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _default_out_dir(names: list[str], corrected: bool, e: bool = False) -> Path:
-    """``metrics/<model>`` (``metrics_e`` for LongBench-E, ``..._corrected`` with --corrected), or
-    ``.../comparison`` for several models: each set of results in a folder of its own."""
-    root = Path("metrics" + ("_e" if e else "") + ("_corrected" if corrected else ""))
-    return root / names[0] if len(names) == 1 else root / "comparison"
+def _benchmark_name(v2: bool, e: bool) -> str:
+    if v2 and e:
+        raise LongBenchError("--v2 and --e are two benchmarks; choose one")
+    return "v2" if v2 else "e" if e else "v1"
+
+
+def _score_settings(args: argparse.Namespace) -> ScoreSettings:
+    from longbench.benchmarks.base import ScoreSettings
+
+    tasks = getattr(args, "tasks", None)
+    chosen = tuple(name.strip() for name in tasks.split(",") if name.strip()) if tasks else None
+    return ScoreSettings(
+        corrected=args.corrected,
+        compensated=getattr(args, "compensated", False),
+        tasks=chosen,
+        workers=getattr(args, "workers", None),
+    )
 
 
 def _evaluate_and_report(
+    benchmark: str,
     pred_dirs: list[Path],
-    e: bool,
     out: Path | None,
-    corrected: bool,
-    workers: int | None = None,
+    settings: ScoreSettings,
     options: ReportOptions | None = None,
 ) -> int:
-    """Score prediction folders, write result files, print the tables. Returns the exit status."""
-    from longbench.evaluation import evaluate
+    """Score prediction folders through the benchmark's score half, write result files, print the tables."""
+    from longbench.benchmarks import get_benchmark
     from longbench.outputset import check_output_location
     from longbench.predictions import group_by_model
     from longbench.report_extras import ReportOptions, extra_report_files
-    from longbench.reports import notes, output_files, tables, write_output_set
+    from longbench.reports import seed_files, seed_tables, write_output_set
+    from longbench.seeds import seed_spread
 
     options = options or ReportOptions()
-    out_dir = out if out is not None else _default_out_dir(list(group_by_model(pred_dirs)), corrected, e)
+    definition = get_benchmark(benchmark)
+    spec = definition.scores
+    spec.check(settings, options.tables.published)
+    out_dir = out if out is not None else spec.default_out(list(group_by_model(pred_dirs)), settings)
     check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
-    results = evaluate(pred_dirs, e=e, corrected=corrected, workers=workers)
-    files = output_files(results, out_dir, options.tables)
-    files.update(extra_report_files(results, out_dir, options))
+    results = spec.evaluate(pred_dirs, settings)
+    spread = seed_spread(results, spec.quantities)
+    across = seed_tables(spread)
+    files = spec.output_files(results, out_dir, options.tables)
+    files.update(seed_files(spread, across, out_dir))
+    files.update(extra_report_files(spec, definition.title, results, out_dir, options, across))
     write_output_set(out_dir, files)
-    for table in tables(results, options.tables):
+    for table in [*spec.tables(results, options.tables), *across]:
         print(table.text())
-    for line in notes(results, options.tables):
+    for line in spec.notes(results, options.tables):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
-    print(f"wrote {len(files)} files to {out_dir}")
-    return 0
-
-
-def _evaluate_v2_and_report(paths: list[Path], out: Path | None, compensated: bool) -> int:
-    """Score LongBench v2 result files (one row each), write the result files, print the tables."""
-    from longbench.outputset import check_output_location
-    from longbench.reports import write_output_set
-    from longbench.v2.reports import domain_table, main_table, notes, output_files
-    from longbench.v2.scoring import score_rows
-
-    out_dir = out if out is not None else Path("metrics_v2_compensated" if compensated else "metrics_v2")
-    check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
-    rows = score_rows(paths, compensated=compensated)
-    files = output_files(rows, out_dir)
-    write_output_set(out_dir, files)
-    for table in (main_table(rows), domain_table(rows)):
-        print(table.text())
-    for line in notes(rows):
-        print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
-    print(f"wrote {len(files)} files to {out_dir}")
+    print(f"wrote {len(files)} files to {out_dir}; the report: {out_dir / 'report.html'}")
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    if args.v2:
-        if args.published or args.ci or args.plots or args.corrected or args.e:
-            raise LongBenchError("--v2 takes no --e, --corrected, --published, --ci or --plots")
-        return _evaluate_v2_and_report(args.pred_dirs, args.out, args.compensated)
-    if args.compensated:
-        raise LongBenchError("--compensated applies to --v2 only")
     from longbench.report_extras import ReportOptions
     from longbench.reports import TableOptions
 
     options = ReportOptions(TableOptions(published=args.published, ci=args.ci), plots=args.plots)
-    return _evaluate_and_report(args.pred_dirs, args.e, args.out, args.corrected, args.workers, options)
+    benchmark = _benchmark_name(args.v2, args.e)
+    return _evaluate_and_report(benchmark, args.pred_dirs, args.out, _score_settings(args), options)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from longbench.compare import compare_folders, comparison_files
+    from longbench.benchmarks import get_benchmark
+    from longbench.compare_runs import compare_runs
     from longbench.outputset import check_output_location
     from longbench.reports import write_output_set
 
-    comparison = compare_folders(args.pred_a, args.pred_b, corrected=args.corrected, workers=args.workers)
-    out_dir = (
-        args.out if args.out is not None else Path("metrics") / f"compare_{comparison.a}_vs_{comparison.b}"
-    )
+    settings = _score_settings(args)
+    definition = get_benchmark(_benchmark_name(args.v2, args.e))
+    definition.scores.check(settings, published=False)
+    comparison = compare_runs(definition.scores, args.pred_dirs, settings)
+    out_dir = args.out or Path(definition.metrics_root) / f"compare_{comparison.a}_vs_{comparison.b}"
     check_output_location(out_dir)
-    files = comparison_files(comparison, out_dir)
+    files = comparison.files(out_dir)
     write_output_set(out_dir, files)
     print(comparison.table().text())
     for line in comparison.notes():
@@ -428,9 +423,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     status = _report_predictions(summary)
     if status != 0 or summary.dumped is not None:
         return status
-    if args.v2:
-        return _evaluate_v2_and_report([summary.out_dir], args.metrics_out, False)
-    return _evaluate_and_report([summary.out_dir], args.e, args.metrics_out, args.corrected)
+    benchmark = _benchmark_name(args.v2, args.e)
+    settings = _score_settings(argparse.Namespace(corrected=args.corrected))
+    return _evaluate_and_report(benchmark, [summary.out_dir], args.metrics_out, settings)
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -710,7 +705,10 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--published", action="store_true", help="add the paper's eight models' published rows to the tables"
+        "--published",
+        action="store_true",
+        help="add the published rows to the tables: the paper's eight models (v1), the leaderboard's 38 rows in "
+        "the run's mode (v2); refused for LongBench-E, which has no published table",
     )
     parser.add_argument("--ci", action="store_true", help="show bootstrap 95%% intervals in the tables")
     parser.add_argument(
@@ -742,8 +740,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "eval",
         help="score prediction folders (pred/<model>/<task>.jsonl)",
-        description="Score prediction folders exactly as the reference eval.py does, and print the published "
-        "tables. Folders with the same name (run1/llama, run2/llama) are shards of one model, merged by _id.",
+        description="Score prediction folders exactly as the reference eval.py (v2: result.py) does, and print "
+        "the published tables. Folders with the same name (run1/llama, run2/llama) are shards of one model, merged "
+        "by _id, unless their run.json files record different seeds: then they are separate runs, summarised by "
+        "their mean and spread.",
     )
     evaluate.add_argument(
         "pred_dirs", nargs="+", type=Path, metavar="PRED_DIR", help="pred/<model> folder(s)"
@@ -764,9 +764,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
     evaluate.add_argument(
+        "--tasks", metavar="A,B", help="v1/E: score only these tasks (default: every task with predictions)"
+    )
+    evaluate.add_argument(
         "--v2",
         action="store_true",
-        help="LongBench v2: every file in each folder is one result.py row (default out: metrics_v2/)",
+        help="LongBench v2: every file in each folder is one result.py row, a sharded run's files one row "
+        "(default out: metrics_v2/)",
     )
     evaluate.add_argument(
         "--compensated",
@@ -780,13 +784,37 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="paired comparison of two prediction folders on the same samples",
         description="Score two prediction folders of the same samples and compare them per task, category and "
-        "average: both scores, the difference, a paired bootstrap 95% interval and p-value.",
+        "average (v2: per column and domain): both scores, the difference, a paired bootstrap 95% interval and "
+        "p-value.",
     )
-    compare.add_argument("pred_a", type=Path, metavar="PRED_A", help="pred/<model A> folder")
-    compare.add_argument("pred_b", type=Path, metavar="PRED_B", help="pred/<model B> folder")
-    compare.add_argument("--out", type=Path, help="output folder (default metrics/compare_<A>_vs_<B>/)")
+    compare.add_argument(
+        "pred_dirs",
+        nargs="+",
+        type=Path,
+        metavar="PRED_DIR",
+        help="two folders, pred/<model A> and pred/<model B>; or the shard or seed folders of two models, grouped "
+        "by folder name (runs of different seeds in run.json are paired by seed)",
+    )
+    compare.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default metrics/compare_<A>_vs_<B>/; metrics_e/, metrics_v2/)",
+    )
     compare.add_argument("--corrected", action="store_true", help="score as `eval --corrected`")
     compare.add_argument("--workers", type=int, default=None, help="scoring processes (default: CPU count)")
+    compare.add_argument(
+        "--tasks",
+        metavar="A,B",
+        help="v1/E: compare only these tasks (e.g. the QA tasks of a compressed run)",
+    )
+    compare.add_argument("--e", action="store_true", help="LongBench-E prediction folders")
+    compare.add_argument(
+        "--v2",
+        action="store_true",
+        help="LongBench v2: each of PRED_A and PRED_B is one result row (a result file, or a folder holding one "
+        "run, shards merged); compares the six columns and the domains",
+    )
+    compare.add_argument("--compensated", action="store_true", help="v2: score as `eval --v2 --compensated`")
     compare.set_defaults(func=_cmd_compare)
 
     predict = sub.add_parser(

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from longbench.errors import LongBenchError
-from longbench.evaluation import ModelResult, evaluate
+from longbench.evaluation import ModelResult, score_models
 from longbench.predictions import Prediction
 from longbench.published import PAPER_CATEGORIES, display_name, paper_layout
 from longbench.reports import Table, category_scores
@@ -31,6 +31,7 @@ from longbench.stats import (
     levels,
     paired_resamples,
 )
+from longbench.v2.scoring import V2Row, score_rows
 
 ALPHA = 0.05
 
@@ -80,14 +81,23 @@ class Comparison:
         }
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
-    def table(self) -> Table:
-        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
-        rows = [_cells(display_name(task), row) for task, row in self.tasks.items()]
+    def files(self, out_dir: Path) -> dict[Path, str]:
+        """The comparison's files in ``out_dir`` (see :func:`comparison_files`)."""
+        return comparison_files(self, out_dir)
+
+    def quantities(self) -> dict[str, Row]:
+        """Every compared quantity by its label in the table: tasks, then each language's categories and Avg."""
+        rows = {display_name(task): row for task, row in self.tasks.items()}
         for language, cats in self.categories.items():
             label = {"en": "English", "zh": "Chinese"}[language]
-            rows += [_cells(f"{label}: {PAPER_CATEGORIES[c]}", row) for c, row in cats.items()]
+            rows.update({f"{label}: {PAPER_CATEGORIES[c]}": row for c, row in cats.items()})
             if language in self.average:
-                rows.append(_cells(f"{label}: Avg", self.average[language]))
+                rows[f"{label}: Avg"] = self.average[language]
+        return rows
+
+    def table(self) -> Table:
+        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
+        rows = [_cells(label, row) for label, row in self.quantities().items()]
         return Table(f"{self.a} vs {self.b} (paired, same samples)", header, rows, self.signature)
 
     def notes(self) -> list[str]:
@@ -148,9 +158,19 @@ def _pair_task(task: str, a: list[Prediction], b: list[Prediction]) -> list[int]
     return list(range(len(a)))
 
 
-def _score_one(folder: Path, corrected: bool, workers: int | None) -> ModelResult:
-    results = evaluate([folder], corrected=corrected, workers=workers)
-    return results[0]
+def _score_one(
+    folders: Sequence[Path],
+    corrected: bool,
+    workers: int | None,
+    tasks: Sequence[str] | None = None,
+    e: bool = False,
+) -> ModelResult:
+    """One model from ``folders`` (shard folders of one run merged by ``_id``)."""
+    from longbench.predictions import read_model
+
+    name = Path(folders[0]).resolve().name
+    model = read_model(name, folders, e, tasks)
+    return score_models([model], e, corrected, workers)[0]
 
 
 def _rows(
@@ -230,9 +250,19 @@ def compare_results(a: ModelResult, b: ModelResult) -> Comparison:
     )
 
 
-def compare_folders(a: Path, b: Path, corrected: bool = False, workers: int | None = None) -> Comparison:
-    """Score both folders and compare them (raises LongBenchError when they hold different samples)."""
-    return compare_results(_score_one(a, corrected, workers), _score_one(b, corrected, workers))
+def compare_folders(
+    a: Path | Sequence[Path],
+    b: Path | Sequence[Path],
+    corrected: bool = False,
+    workers: int | None = None,
+    tasks: Sequence[str] | None = None,
+    e: bool = False,
+) -> Comparison:
+    """Score both folders (only ``tasks`` when given) and compare them (raises LongBenchError when they hold
+    different samples)."""
+    return compare_results(
+        _score_one(a, corrected, workers, tasks, e), _score_one(b, corrected, workers, tasks, e)
+    )
 
 
 def comparison_files(comparison: Comparison, out_dir: Path) -> dict[Path, str]:
@@ -254,3 +284,115 @@ def comparison_files(comparison: Comparison, out_dir: Path) -> dict[Path, str]:
         out_dir / "comparison.csv": table.csv(),
         out_dir / "paired_samples.jsonl": "\n".join(lines) + "\n",
     }
+
+
+@dataclass
+class V2Comparison:
+    """The paired comparison of two LongBench v2 rows: every column and domain, on the records both hold."""
+
+    a: str
+    b: str
+    columns: dict[str, Row]
+    domains: dict[str, Row]
+    samples: list[tuple[str, float, float]]  # (_id, accuracy of A, accuracy of B), in _id order
+    signature: str
+
+    def comparison_json(self) -> str:
+        data = {
+            "a": self.a,
+            "b": self.b,
+            "columns": {name: row.as_json() for name, row in self.columns.items()},
+            "domains": {name: row.as_json() for name, row in self.domains.items()},
+            "bootstrap": {"resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED, "paired": True},
+            "alpha": ALPHA,
+            "signature": self.signature,
+        }
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+    def quantities(self) -> dict[str, Row]:
+        """Every compared quantity: the six columns, then the domains."""
+        return {**self.columns, **self.domains}
+
+    def table(self) -> Table:
+        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
+        rows = [_cells(name, row) for name, row in self.quantities().items()]
+        return Table(
+            f"{self.a} vs {self.b} (LongBench v2, paired, same records)", header, rows, self.signature
+        )
+
+    def notes(self) -> list[str]:
+        return [
+            f"*: p < {ALPHA}; columns and domains are computed from the same records, so they are not "
+            "independent tests",
+            f"diff = {self.a} - {self.b}; paired bootstrap over records, {DEFAULT_RESAMPLES} resamples, "
+            f"seed {DEFAULT_SEED}",
+        ]
+
+    def files(self, out_dir: Path) -> dict[Path, str]:
+        table = self.table()
+        lines = [json.dumps({"_id": i, "a": x, "b": y}, ensure_ascii=False) for i, x, y in self.samples]
+        return {
+            out_dir / "comparison.json": self.comparison_json(),
+            out_dir / "comparison.md": table.markdown()
+            + "\n"
+            + "\n".join(f"- {n}" for n in self.notes())
+            + "\n",
+            out_dir / "comparison.csv": table.csv(),
+            out_dir / "paired_samples.jsonl": "\n".join(lines) + "\n",
+        }
+
+
+def _one_v2_row(folders: Sequence[Path], compensated: bool) -> V2Row:
+    rows = score_rows(folders, compensated)
+    if len(rows) != 1:
+        names = ", ".join(row.name for row in rows)
+        where = ", ".join(map(str, folders))
+        raise LongBenchError(f"compare --v2: {where} holds {len(rows)} result rows ({names}); give one each")
+    return rows[0]
+
+
+def compare_v2_rows(a: V2Row, b: V2Row) -> V2Comparison:
+    """Pair two v2 rows by ``_id`` and compare every column and domain (paired bootstrap, same draws)."""
+    from longbench.stats import finite_interval, paired_subset_resamples
+    from longbench.v2.reports import signature
+
+    a_ids = [s.sample_id for s in a.ordered()]
+    b_ids = [s.sample_id for s in b.ordered()]
+    if a_ids != b_ids:
+        only = sorted(set(a_ids) ^ set(b_ids))
+        detail = f"_id {only[0]!r} in one only" if only else "duplicate _id"
+        raise LongBenchError(
+            f"compare --v2: {a.name} and {b.name} hold different records ({len(a_ids)} vs {len(b_ids)}; {detail})"
+        )
+    acc_a, acc_b, subsets = a.accuracies(), b.accuracies(), a.subsets()
+    diffs = paired_subset_resamples(acc_a, acc_b, subsets)
+    values_a = {**a.values(), **a.domain_values()}
+    values_b = {**b.values(), **b.domain_values()}
+    rows: dict[str, Row] = {}
+    for name, resampled in diffs.items():
+        x, y = values_a.get(name), values_b.get(name)
+        bounds = finite_interval(resampled)
+        if x is None or y is None or bounds is None:
+            continue
+        exact = _subset_difference(acc_a, acc_b, subsets[name])
+        p = round(bootstrap_p(resampled[np.isfinite(resampled)], exact), 4)
+        rows[name] = Row(a=x, b=y, diff=round(x - y, 1), ci95=bounds, p=p)
+    columns = {
+        name: rows[name] for name in ("Overall", "Easy", "Hard", "Short", "Medium", "Long") if name in rows
+    }
+    domains = {name: row for name, row in rows.items() if name not in columns}
+    samples = list(zip(a_ids, acc_a, acc_b, strict=True))
+    return V2Comparison(
+        a.name, b.name, columns, domains, samples, " ; ".join(sorted({signature(a), signature(b)}))
+    )
+
+
+def _subset_difference(a: Sequence[float], b: Sequence[float], mask: Sequence[bool]) -> float:
+    """100 x (mean of a - mean of b) over the records in ``mask`` (the observed difference, unrounded)."""
+    chosen = np.asarray(mask, dtype=bool)
+    return float(100 * (np.mean(np.asarray(a)[chosen]) - np.mean(np.asarray(b)[chosen])))
+
+
+def compare_v2_folders(a: Sequence[Path], b: Sequence[Path], compensated: bool = False) -> V2Comparison:
+    """Score one v2 row from each side's folders (or result files; shards merged) and compare them."""
+    return compare_v2_rows(_one_v2_row(a, compensated), _one_v2_row(b, compensated))

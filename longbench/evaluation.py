@@ -52,11 +52,37 @@ class ModelResult:
         samples = {task: [s.score for s in scores.samples] for task, scores in self.scores.items()}
         return levels(task_resamples(samples), {lang: paper_layout(lang) for lang in ("en", "zh")})
 
+    def partial(self) -> dict[str, dict[str, int]]:
+        """Tasks scored on fewer samples than the benchmark has: task -> {"samples", "expected"}."""
+        model = self.predictions
+        return {
+            task: {
+                "samples": len(model.tasks[task]),
+                "expected": model.benchmark.get(task, model.expected[task]),
+            }
+            for task in self.scores
+            if model.short(task)
+        }
+
+    def output_health(self) -> dict[str, object]:
+        """``summary.json``'s ``output_health``: per task and in total, the counts of :mod:`longbench.health`."""
+        from longbench.health import count_health
+
+        tasks = {
+            task: count_health(r.health for r in records) for task, records in self.predictions.tasks.items()
+        }
+        total = count_health(r.health for records in self.predictions.tasks.values() for r in records)
+        return {"total": total, "tasks": tasks}
+
     def signature(self) -> str:
         """Every setting that can change a score, in one line (see :mod:`longbench.signature`)."""
-        from longbench.signature import signature
+        from longbench.signature import completeness_parts, signature
 
-        return signature(self.predictions.dirs, self.e, self.corrected)
+        partial = self.partial()
+        scored = sum(p["samples"] for p in partial.values())
+        expected = sum(p["expected"] for p in partial.values())
+        extra = completeness_parts(scored, expected, self.predictions.unverified)
+        return signature(self.predictions.dirs, self.e, self.corrected) + extra
 
 
 def _task_inputs(model: ModelPredictions, e: bool) -> list[TaskPredictions]:
@@ -75,10 +101,22 @@ def _task_inputs(model: ModelPredictions, e: bool) -> list[TaskPredictions]:
 
 
 def evaluate(
-    pred_dirs: Sequence[Path], e: bool = False, corrected: bool = False, workers: int | None = None
+    pred_dirs: Sequence[Path],
+    e: bool = False,
+    corrected: bool = False,
+    workers: int | None = None,
+    tasks: Sequence[str] | None = None,
 ) -> list[ModelResult]:
-    """Read every prediction folder (shards of one model merged), score all tasks of all models at once."""
-    models = [read_model(name, dirs, e) for name, dirs in group_by_model(pred_dirs).items()]
+    """Read every prediction folder (shards of one model merged), score all tasks of all models at once;
+    ``tasks``: only those tasks."""
+    models = [read_model(name, dirs, e, tasks) for name, dirs in group_by_model(pred_dirs).items()]
+    return score_models(models, e, corrected, workers)
+
+
+def score_models(
+    models: Sequence[ModelPredictions], e: bool = False, corrected: bool = False, workers: int | None = None
+) -> list[ModelResult]:
+    """Score all tasks of all ``models`` at once (one pool of scoring processes)."""
     inputs = [_task_inputs(model, e) for model in models]
     flat = score_tasks([item for items in inputs for item in items], corrected=corrected, workers=workers)
     results, start = [], 0

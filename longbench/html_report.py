@@ -11,8 +11,7 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from longbench.evaluation import ModelResult
-from longbench.reports import Table, TableOptions, notes, tables
+from longbench.reports import Table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,7 +32,7 @@ def _table_html(table: Table) -> str:
     head = "".join(f"<th>{html.escape(cell)}</th>" for cell in table.header)
     body = []
     for row in table.rows:
-        kind = ' class="published"' if row and row[0].endswith("(published)") else ""
+        kind = ' class="published"' if row and "(published" in row[0] else ""
         body.append(f"<tr{kind}>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>")
     parts = [
         f"<h2>{html.escape(table.title)}</h2>",
@@ -52,21 +51,26 @@ def _figure_html(name: str, figure: Figure) -> str:
 
 
 def report_html(
-    results: Sequence[ModelResult], options: TableOptions, figures: Mapping[str, Figure] | None = None
+    title: str,
+    names: Sequence[str],
+    tables: Sequence[Table],
+    notes: Sequence[str],
+    figures: Mapping[str, Figure] | None = None,
 ) -> str:
-    """The whole page as text."""
-    names = ", ".join(r.name for r in results)
+    """The whole page as text: ``title`` (the benchmark) and the models' ``names`` in its heading, then the
+    tables, the figures and the notes (``warning:`` lines highlighted)."""
+    heading = f"{title} results: {', '.join(names)}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>LongBench results: {html.escape(names)}</title>",
+        f"<title>{html.escape(heading)}</title>",
         f"<style>{_STYLE}</style></head><body>",
-        f"<h1>LongBench results: {html.escape(names)}</h1>",
+        f"<h1>{html.escape(heading)}</h1>",
     ]
-    parts += [_table_html(table) for table in tables(results, options)]
+    parts += [_table_html(table) for table in tables]
     parts += [_figure_html(name, fig) for name, fig in (figures or {}).items()]
     parts.append("<h2>Notes</h2><ul>")
-    for line in notes(results, options):
+    for line in notes:
         kind = ' class="warning"' if line.startswith("warning:") else ""
         parts.append(f"<li{kind}>{html.escape(line)}</li>")
     parts.append("</ul></body></html>")

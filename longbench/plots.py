@@ -28,9 +28,12 @@ from longbench.published import (
     published_models,
 )
 from longbench.stats import interval
+from longbench.tasks import all_tasks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from longbench.v2.scoring import V2Row
 
 
 def _figure(**kwargs: object) -> Figure:
@@ -131,11 +134,90 @@ def length_lines(results: Sequence[ModelResult]) -> Figure:
     return fig
 
 
-def result_figures(results: Sequence[ModelResult], published: bool = False) -> dict[str, Figure]:
-    """The figures of a run: name -> figure (``length`` for LongBench-E, ``radar`` and ``tasks`` otherwise)."""
-    if results and results[0].e:
-        return {"length": length_lines(results), "tasks": task_bars(results)}
+def e_radar(results: Sequence[ModelResult]) -> Figure:
+    """LongBench-E: the English categories per model on a radar, each the mean of its E tasks' scores over
+    all lengths (LongBench-E has fewer tasks per category than v1; a category without one is left out)."""
+    layout = {
+        c: [t.name for t in all_tasks(e=True) if t.category == c and t.language == "en"]
+        for c in PAPER_CATEGORIES
+    }
+    layout = {c: tasks for c, tasks in layout.items() if tasks}
+    labels = [PAPER_CATEGORIES[c] for c in layout]
+    fig = _figure(figsize=(10, 6))
+    ax = fig.add_subplot(projection="polar")
+    angles = [2 * math.pi * i / len(labels) for i in range(len(labels))]
+    for result in results:
+        values = []
+        for tasks in layout.values():
+            scores = [result.task_score(t) for t in tasks if t in result.scores]
+            values.append(sum(scores) / len(scores) if scores else math.nan)
+        ax.plot([*angles, angles[0]], [*values, values[0]], linewidth=1.5, label=result.name)
+    ax.set_xticks(angles)
+    ax.set_xticklabels(labels)
+    ax.set_ylim(0, 100)
+    ax.set_title("LongBench-E English: categories (all lengths)", pad=24)
+    if results:
+        ax.legend(loc="center left", bbox_to_anchor=(1.25, 0.5), fontsize="small")
+    return fig
+
+
+def v1_figures(results: Sequence[ModelResult], published: bool = False) -> dict[str, Figure]:
+    """LongBench v1's figures: the category radar (with the published models on request) and task bars."""
     return {"radar": radar(results, published), "tasks": task_bars(results)}
+
+
+def e_figures(results: Sequence[ModelResult]) -> dict[str, Figure]:
+    """LongBench-E's figures: score over length, the category radar and task bars."""
+    return {"length": length_lines(results), "radar": e_radar(results), "tasks": task_bars(results)}
+
+
+def result_figures(results: Sequence[ModelResult], published: bool = False) -> dict[str, Figure]:
+    """The figures of v1 or LongBench-E results (:func:`e_figures` or :func:`v1_figures`)."""
+    return e_figures(results) if results and results[0].e else v1_figures(results, published)
+
+
+def _v2_bars(rows: Sequence[V2Row], quantities: Sequence[str], title: str) -> Figure:
+    """One group of bars per quantity, one bar per row, with the bootstrap 95% interval."""
+    from longbench.stats import finite_interval
+
+    fig = _figure(figsize=(max(6.0, 1.1 * len(quantities) + 2), 4.5))
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(rows))
+    for k, row in enumerate(rows):
+        values = {**row.values(), **row.domain_values()}
+        xs, ys, low, high = [], [], [], []
+        for i, name in enumerate(quantities):
+            value, bounds = (
+                values.get(name),
+                finite_interval(row.bootstrap[name]) if name in row.bootstrap else None,
+            )
+            if value is None or bounds is None:
+                continue
+            xs.append(i + (k - (len(rows) - 1) / 2) * width)
+            ys.append(value)
+            low.append(max(value - bounds[0], 0.0))
+            high.append(max(bounds[1] - value, 0.0))
+        ax.bar(xs, ys, width=width, yerr=[low, high], capsize=2, label=row.name)
+    ax.set_xticks(range(len(quantities)))
+    ax.set_xticklabels(quantities, rotation=30 if len(quantities) > 6 else 0, ha="right", fontsize="small")
+    ax.axhline(25.0, color="#999", linestyle=":", linewidth=1)  # chance: four choices
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("Accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def v2_figures(rows: Sequence[V2Row]) -> dict[str, Figure]:
+    """LongBench v2: the six columns and the domains per row, with 95% intervals (chance dotted at 25%)."""
+    from longbench.v2.scoring import COLUMNS
+
+    domains = list(dict.fromkeys(d for row in rows for d in row.domain_values()))
+    return {
+        "v2": _v2_bars(rows, COLUMNS, "LongBench v2 (95% bootstrap intervals)"),
+        "v2_domains": _v2_bars(rows, domains, "LongBench v2 by domain (95% bootstrap intervals)"),
+    }
 
 
 def render(fig: Figure, fmt: str) -> bytes:

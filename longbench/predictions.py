@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
+from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
 from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
+from longbench.seeds import split_by_seed
 from longbench.tasks import all_tasks, get_task
 
 
@@ -34,6 +36,7 @@ class Prediction:
     path: Path
     line: int  # 1-based line in ``path``
     index: int  # 0-based position among the records of ``path``
+    health: tuple[str, ...] = ()  # output problems read from the line (see longbench.health)
 
 
 @dataclass
@@ -47,10 +50,19 @@ class ModelPredictions:
     warnings: list[str] = field(default_factory=list)
 
     planned: list[str] = field(default_factory=list)  # tasks with a file or declared in run.json
+    benchmark: dict[str, int] = field(default_factory=dict)  # samples each task has in the benchmark
+    unverified: bool = False  # a run.json says the data files were used without checking their sha256
+    sample_set: bool = False  # a run.json says the predictions come from the bundled sample set
 
     def missing(self, task: str) -> int:
-        """How many samples of ``task`` have no prediction (0 when complete)."""
+        """How many samples of ``task`` that the run planned have no prediction (0 when the run finished)."""
         return max(self.expected[task] - len(self.tasks.get(task, [])), 0)
+
+    def short(self, task: str) -> int:
+        """How many of the benchmark's samples of ``task`` were not scored (0 when the task is complete):
+        measured against the benchmark, so ``--limit``, the sample set and smaller derived data count."""
+        expected = self.benchmark.get(task, self.expected[task])
+        return max(expected - len(self.tasks.get(task, [])), 0)
 
     def missing_by_task(self) -> dict[str, int]:
         """Task -> samples without a prediction, for every planned task that is not complete."""
@@ -82,7 +94,10 @@ def parse_prediction(obj: Any, path: Path, line: int, index: int, need_length: b
     sample_id = obj.get("_id")
     if sample_id is not None and (not isinstance(sample_id, str) or not sample_id):
         raise InputError(path, "field '_id' must be a non-empty string", line)
-    return Prediction(obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line, index)
+    health = line_health(obj, obj["pred"])
+    return Prediction(
+        obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line, index, health
+    )
 
 
 def read_prediction_file(path: Path, task: str, need_length: bool = False) -> list[Prediction]:
@@ -166,9 +181,14 @@ def _run_records(dirs: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
     return records
 
 
+def benchmark_counts(e: bool) -> dict[str, int]:
+    """Samples per task in the benchmark itself (the task table's released counts)."""
+    return {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
+
+
 def _expected_counts(runs: list[tuple[Path, dict[str, Any]]], e: bool) -> dict[str, int]:
-    """Samples per task: what the runs' ``run.json`` files declare, else the released number."""
-    expected = {task.name: (task.e_samples if e else task.samples) or 0 for task in all_tasks(e)}
+    """Samples per task that the runs planned: what their ``run.json`` files declare, else the benchmark's."""
+    expected = benchmark_counts(e)
     for run_file, record in runs:
         try:
             declared = {
@@ -245,13 +265,20 @@ def _combine(task: str, parts: list[list[Prediction]], warnings: list[str]) -> l
     return records
 
 
-def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredictions:
-    """Read one model's predictions from one folder, or merge shard folders that share its name."""
+def _unverified(runs: list[tuple[Path, dict[str, Any]]]) -> bool:
+    return any(record.get("verify") is False for _, record in runs)
+
+
+def read_model(
+    name: str, dirs: Sequence[Path], e: bool = False, only: Sequence[str] | None = None
+) -> ModelPredictions:
+    """Read one model's predictions from one folder, or merge shard folders that share its name; ``only``:
+    just those tasks (the others' files are left unread)."""
     warnings: list[str] = []
     per_dir = [_task_files(directory, e, warnings) for directory in dirs]
     tasks: dict[str, list[Prediction]] = {}
     planned: list[str] = []
-    for task in (t.name for t in all_tasks(e)):
+    for task in (t.name for t in all_tasks(e) if only is None or t.name in only):
         parts = [
             read_prediction_file(path, task, need_length=e)
             for files in per_dir
@@ -267,11 +294,22 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
     _check_subset(runs, tasks, e)
     expected = _expected_counts(runs, e)
     declared = {task for _, record in runs for task in record.get("task_samples", {}) if task in expected}
+    if only is not None:
+        declared &= set(only)
     planned += sorted(declared - set(planned))
-    model = ModelPredictions(name, list(dirs), tasks, expected, warnings, planned)
+    unverified = _unverified(runs)
+    sample_set = any(record.get("data") == "sample" for _, record in runs)
+    model = ModelPredictions(
+        name, list(dirs), tasks, expected, warnings, planned, benchmark_counts(e), unverified, sample_set
+    )
     if not tasks:
+        chosen = f" for tasks {', '.join(only)}" if only is not None else ""
         raise LongBenchError(
-            f"{name}: no predictions yet in {', '.join(map(str, dirs))} (all task files empty)"
+            f"{name}: no predictions yet{chosen} in {', '.join(map(str, dirs))} (all task files empty)"
+        )
+    if unverified:
+        warnings.append(
+            f"{name}: data used without checking its sha256 (run.json verify: false); results marked UNVERIFIED"
         )
     for task in planned:
         if task not in tasks and model.missing(task):
@@ -287,8 +325,23 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
     return model
 
 
+def _run_seed(directory: Path) -> Any:
+    """The ``seed`` a folder's run.json records (None when absent)."""
+    seeds = {json.dumps(record.get("seed")) for _, record in _run_records([directory])}
+    return json.loads(seeds.pop()) if len(seeds) == 1 else None
+
+
 def group_by_model(dirs: Iterable[Path]) -> dict[str, list[Path]]:
-    """Prediction folders grouped by model name (the folder's own name), in first-seen order."""
+    """Prediction folders grouped by model name (the folder's own name), in first-seen order; folders of one
+    name whose run.json files record different seeds are separate runs, ``<model>@seed<S>`` each."""
+    groups = _group_by_name(dirs)
+    split: dict[str, list[Path]] = {}
+    for name, members in groups.items():
+        split.update(split_by_seed(name, members, _run_seed))
+    return split
+
+
+def _group_by_name(dirs: Iterable[Path]) -> dict[str, list[Path]]:
     groups: dict[str, list[Path]] = {}
     for directory in dirs:
         path = Path(directory)

@@ -91,3 +91,43 @@ def published_credit() -> str:
     """Where the published rows come from, for table notes."""
     data = data_json("published_v1.json")
     return f"published rows: {data['source']}; {data['credit']}"
+
+
+V2_REASONING_MARK = "†"  # the leaderboard's brain symbol: a reasoning model
+
+
+@dataclass(frozen=True)
+class PublishedV2Model:
+    """One row of the LongBench v2 leaderboard: printed cells without and with chain of thought."""
+
+    name: str
+    date: str
+    reasoning: bool
+    plain: dict[str, str]  # column (Overall, Easy, Hard, Short, Medium, Long) -> printed cell, "-" if none
+    cot: dict[str, str]
+
+    def cells(self, cot: bool) -> dict[str, str]:
+        """The printed cells of the run's mode (w/ CoT for a chain-of-thought run, else w/o CoT)."""
+        return self.cot if cot else self.plain
+
+
+def published_v2_models() -> list[PublishedV2Model]:
+    """The 38 rows of the LongBench v2 leaderboard (``data/published_v2.json``), in the page's order."""
+    return [
+        PublishedV2Model(m["model"], m["date"], bool(m["reasoning"]), dict(m["plain"]), dict(m["cot"]))
+        for m in data_json("published_v2.json")["models"]
+    ]
+
+
+def published_v2_label(model: PublishedV2Model, models: list[PublishedV2Model]) -> str:
+    """A leaderboard row's name in tables: the date added where two rows share a name (GPT-4o), the
+    reasoning mark, then the published mark."""
+    twins = sum(1 for other in models if other.name == model.name) > 1
+    name = f"{model.name} ({model.date})" if twins else model.name
+    return name + (V2_REASONING_MARK if model.reasoning else "") + PUBLISHED_MARK
+
+
+def published_v2_credit() -> str:
+    """Where the leaderboard rows come from, for table notes."""
+    data = data_json("published_v2.json")
+    return f"published rows: {data['source']}; {data['credit']}; {V2_REASONING_MARK}: reasoning model"

@@ -1,13 +1,15 @@
-"""What ``longbench eval`` writes besides result files and tables: figures and the shareable ``report.html``."""
+"""What ``longbench eval`` writes besides result files and tables: figures and the shareable ``report.html``,
+for any benchmark, through its score half."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from longbench.evaluation import ModelResult
-from longbench.reports import TableOptions
+from longbench.benchmarks.base import ScoreSpec
+from longbench.reports import Table, TableOptions
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,12 @@ class ReportOptions:
 
 
 def extra_report_files(
-    results: Sequence[ModelResult], out_dir: Path, options: ReportOptions
+    spec: ScoreSpec,
+    title: str,
+    results: Sequence[Any],
+    out_dir: Path,
+    options: ReportOptions,
+    more_tables: Sequence[Table] = (),
 ) -> dict[Path, str | bytes]:
     """``report.html`` (always) and, with ``plots``, every figure as PNG and SVG: path -> content."""
     from longbench.html_report import report_html
@@ -27,9 +34,11 @@ def extra_report_files(
     files: dict[Path, str | bytes] = {}
     figures = {}
     if options.plots:
-        from longbench.plots import figure_files, result_figures
+        from longbench.plots import figure_files
 
-        figures = result_figures(results, published=options.tables.published)
+        figures = spec.figures(results, options.tables)
         files.update(figure_files(figures, out_dir / "plots"))
-    files[out_dir / "report.html"] = report_html(results, options.tables, figures)
+    tables = [*spec.tables(results, options.tables), *more_tables]
+    notes = spec.notes(results, options.tables)
+    files[out_dir / "report.html"] = report_html(title, [r.name for r in results], tables, notes, figures)
     return files

@@ -9,8 +9,10 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from longbench.evaluation import BUCKETS, ModelResult
+from longbench.health import health_note
 from longbench.outputset import install_output_set
 from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longbench.tasks import all_tasks, table_layout
@@ -24,6 +26,7 @@ class Table:
     header: list[str]
     rows: list[list[str]]
     signature: str = ""  # shown under the table in text and Markdown (CSV stays pure data)
+    partial: list[str] | None = None  # per row, what is partial ("" when complete): a CSV column
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", "| " + " | ".join(self.header) + " |"]
@@ -36,8 +39,12 @@ class Table:
     def csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self.header)
-        writer.writerows(self.rows)
+        if self.partial and any(self.partial):
+            writer.writerow([*self.header, "partial"])
+            writer.writerows([*row, mark] for row, mark in zip(self.rows, self.partial, strict=False))
+        else:
+            writer.writerow(self.header)
+            writer.writerows(self.rows)
         return buffer.getvalue()
 
     def text(self) -> str:
@@ -67,8 +74,19 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def _mark(result: ModelResult, task: str) -> str:
-    """A footnote mark for a task scored on a partial set of samples."""
-    return "*" if result.predictions.missing(task) else ""
+    """A footnote mark for a task scored on fewer samples than the benchmark has."""
+    return "*" if result.predictions.short(task) else ""
+
+
+def _partial_cell(result: ModelResult, tasks: Sequence[str]) -> str:
+    """What of ``tasks`` is partial for ``result``, for the CSV's partial column ("" when complete)."""
+    shown = [
+        f"{t} {len(result.predictions.tasks[t])}/{result.partial()[t]['expected']}"
+        for t in _partial_tasks(result, tasks)
+    ]
+    if result.predictions.unverified:
+        shown.append("unverified data")
+    return "; ".join(shown)
 
 
 def category_scores(result: ModelResult, language: str) -> dict[str, float | None]:
@@ -91,14 +109,16 @@ class TableOptions:
 
 
 def _partial_tasks(result: ModelResult, tasks: Sequence[str]) -> list[str]:
-    return [t for t in tasks if t in result.scores and result.predictions.missing(t)]
+    return [t for t in tasks if t in result.scores and result.predictions.short(t)]
 
 
 def _partial_title(title: str, results: Sequence[ModelResult], tasks: Sequence[str]) -> str:
     partial = sorted({t for r in results for t in _partial_tasks(r, tasks)})
-    if not partial:
-        return title
-    return f"{title} (PARTIAL: {', '.join(partial)} scored on fewer samples than the benchmark has)"
+    if partial:
+        title = f"{title} (PARTIAL: {', '.join(partial)} scored on fewer samples than the benchmark has)"
+    if any(r.predictions.unverified for r in results):
+        title += " (UNVERIFIED DATA)"
+    return title
 
 
 def _with_ci(cell: str, values: object, ci: bool) -> str:
@@ -133,12 +153,15 @@ def category_table(
         ]
         mark = "*" if _partial_tasks(r, [t for ts in layout.values() for t in ts]) else ""
         rows.append([r.name + mark, *cells])
+    all_tasks_here = [t for ts in layout.values() for t in ts]
+    partial = [_partial_cell(r, all_tasks_here) for r in results]
     if options.published:
         for model in published_models():
             printed = model.categories[language]
             rows.append([model.name + PUBLISHED_MARK, printed["Avg"], *(printed[c] for c in layout)])
-    all_tasks_here = [t for ts in layout.values() for t in ts]
-    return Table(_partial_title(title, results, all_tasks_here), header, rows, _signature(results))
+            partial.append("")
+    title = _partial_title(title, results, all_tasks_here)
+    return Table(title, header, rows, _signature(results), partial)
 
 
 def paper_task_tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
@@ -160,10 +183,13 @@ def paper_task_tables(results: Sequence[ModelResult], options: TableOptions = Ta
                 for t in tasks
             ]
             rows.append([r.name, *cells])
+        partial = [_partial_cell(r, tasks) for r in results]
         if options.published:
             rows += [[m.name + PUBLISHED_MARK, *(m.tasks[t] for t in tasks)] for m in published_models()]
+            partial += [""] * len(published_models())
         title = _partial_title(f"Scores per task: {PAPER_CATEGORIES[category]}", results, tasks)
-        built.append(Table(title, ["Model", *(display_name(t) for t in tasks)], rows, _signature(results)))
+        header = ["Model", *(display_name(t) for t in tasks)]
+        built.append(Table(title, header, rows, _signature(results), partial))
     return built
 
 
@@ -178,30 +204,67 @@ def task_table(results: Sequence[ModelResult]) -> Table:
         for task in _task_order(results)
     ]
     title = _partial_title("Scores per task", results, _task_order(results))
-    return Table(title, ["Task", *(r.name for r in results)], rows, _signature(results))
+    partial = [
+        ", ".join(r.name for r in results if task in _partial_tasks(r, [task]))
+        for task in _task_order(results)
+    ]
+    return Table(title, ["Task", *(r.name for r in results)], rows, _signature(results), partial)
 
 
-def e_table(result: ModelResult) -> Table:
-    """LongBench-E: task x length bucket for one model (the paper's names and order), with each bucket's mean."""
+def _bucket_resamples(result: ModelResult) -> dict[tuple[str, str], Any]:
+    """LongBench-E: (task, bucket) -> the bucket score (x100) of each seeded bootstrap resample."""
+    from longbench.scoring import bucket_of
+    from longbench.stats import task_resamples
+
+    samples: dict[tuple[str, str], list[float]] = {}
+    for task, scores in result.scores.items():
+        for sample, length in zip(scores.samples, scores.lengths or [], strict=True):
+            samples.setdefault((task, bucket_of(length)), []).append(sample.score)
+    return task_resamples(samples)
+
+
+def _e_cell(value: float | None, resampled: Sequence[Any], ci: bool) -> str:
+    """A bucket score, with the interval of the mean of ``resampled`` (its tasks' bucket resamples)."""
+    import numpy as np
+
+    cell = _fmt(value, 2)
+    if not ci or cell == "-" or not resampled:
+        return cell
+    return _with_ci(cell, np.mean(resampled, axis=0), True)
+
+
+def e_table(result: ModelResult, options: TableOptions = TableOptions()) -> Table:
+    """LongBench-E: task x length bucket for one model (the paper's names and order), with each bucket's mean
+    (and with ``ci``, each cell's bootstrap 95% interval)."""
     from longbench.published import display_name, paper_task_order
 
+    boot = _bucket_resamples(result) if options.ci else {}
     rows, columns = [], {b: [] for b in BUCKETS}
     for task in [t for t in paper_task_order() if t in result.scores]:
         buckets = result.scores[task].bucket_scores()
-        rows.append([display_name(task) + _mark(result, task), *(_fmt(buckets[b], 2) for b in BUCKETS)])
+        cells = [
+            _e_cell(buckets[b], [boot[task, b]] if (task, b) in boot else [], options.ci) for b in BUCKETS
+        ]
+        rows.append([display_name(task) + _mark(result, task), *cells])
         for b in BUCKETS:
             if not math.isnan(buckets[b]):
                 columns[b].append(buckets[b])
-    rows.append(["Avg", *(_fmt(_mean(columns[b]), 2) for b in BUCKETS)])
+    averages = [
+        _e_cell(_mean(columns[b]), [v for (t, k), v in boot.items() if k == b], options.ci) for b in BUCKETS
+    ]
+    rows.append(["Avg", *averages])
     title = _partial_title(f"LongBench-E {result.name}", [result], list(result.scores))
-    return Table(title, ["Task", *BUCKETS], rows, result.signature())
+    order = [t for t in paper_task_order() if t in result.scores]
+    partial = [_partial_cell(result, [t]) for t in order] + [_partial_cell(result, order)]
+    return Table(title, ["Task", *BUCKETS], rows, result.signature(), partial)
 
 
-def e_category_table(result: ModelResult) -> Table:
+def e_category_table(result: ModelResult, options: TableOptions = TableOptions()) -> Table:
     """LongBench-E: category x length bucket, each cell the mean of its tasks' bucket scores."""
     from longbench.published import PAPER_CATEGORIES
 
-    rows = []
+    boot = _bucket_resamples(result) if options.ci else {}
+    rows, partial = [], []
     for category, name in PAPER_CATEGORIES.items():
         tasks = [t.name for t in all_tasks(e=True) if t.category == category and t.name in result.scores]
         if not tasks:
@@ -210,11 +273,13 @@ def e_category_table(result: ModelResult) -> Table:
         for b in BUCKETS:
             values = [result.scores[t].bucket_scores()[b] for t in tasks]
             values = [v for v in values if not math.isnan(v)]
-            cells.append(_fmt(_mean(values), 2))
+            resampled = [boot[t, b] for t in tasks if (t, b) in boot]
+            cells.append(_e_cell(_mean(values), resampled, options.ci))
         mark = "*" if _partial_tasks(result, tasks) else ""
         rows.append([name + mark, *cells])
+        partial.append(_partial_cell(result, tasks))
     title = _partial_title(f"LongBench-E {result.name} by category", [result], list(result.scores))
-    return Table(title, ["Category", *BUCKETS], rows, result.signature())
+    return Table(title, ["Category", *BUCKETS], rows, result.signature(), partial)
 
 
 def _task_order(results: Sequence[ModelResult]) -> list[str]:
@@ -224,17 +289,24 @@ def _task_order(results: Sequence[ModelResult]) -> list[str]:
     return order
 
 
-def tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
-    """The tables for these results: the paper's two category tables, its per-task tables and every task
-    by id; or per bucket for LongBench-E."""
-    if results and results[0].e:
-        return [table for r in results for table in (e_table(r), e_category_table(r))]
+def v1_tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
+    """LongBench v1's tables: the paper's two category tables, its per-task tables and every task by id."""
     return [
         category_table(results, "en", options),
         category_table(results, "zh", options),
         *paper_task_tables(results, options),
         task_table(results),
     ]
+
+
+def e_tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
+    """LongBench-E's tables: per model, task x length bucket and category x length bucket."""
+    return [table for r in results for table in (e_table(r, options), e_category_table(r, options))]
+
+
+def tables(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[Table]:
+    """The tables for these results: :func:`e_tables` for LongBench-E results, else :func:`v1_tables`."""
+    return (e_tables if results and results[0].e else v1_tables)(results, options)
 
 
 def notes(results: Sequence[ModelResult], options: TableOptions = TableOptions()) -> list[str]:
@@ -250,8 +322,25 @@ def notes(results: Sequence[ModelResult], options: TableOptions = TableOptions()
             f"{result.name}: {sum(zeroed.values())} sample(s) overflow the reference rouge's recursion limit,"
             f" {what}{detail}"
         )
-    if any(r.predictions.missing(t) for r in results for t in r.scores):
-        lines.append("* task scored on a partial set of samples (see the warnings above)")
+    for result in results:
+        if result.predictions.sample_set:
+            lines.append(
+                f"{result.name}: scored on the bundled sample set (a few samples per task): a smoke test, not "
+                "LongBench's scores"
+            )
+        for task, counts in result.partial().items():
+            lines.append(
+                f"{result.name}/{task}: partial, {counts['samples']} of the benchmark's {counts['expected']} "
+                "samples scored"
+            )
+        health = health_note(result.name, result.output_health()["total"])  # type: ignore[arg-type]
+        if health:
+            lines.append(health)
+    if any(r.partial() for r in results):
+        lines.append(
+            "* task scored on fewer samples than the benchmark has (--limit, the sample set, a subset, smaller"
+            " derived data or an unfinished run); not comparable with full results"
+        )
     if options.ci:
         lines.append("[lo, hi]: 95% bootstrap interval over samples (1,000 seeded resamples, percentile)")
     if options.published:
@@ -282,26 +371,17 @@ def _samples_jsonl(result: ModelResult) -> str:
 
 def partial_tasks(result: ModelResult) -> dict[str, dict[str, int]]:
     """Tasks scored on fewer samples than the benchmark has: task -> {"samples", "expected"}."""
-    return {
-        task: {"samples": len(result.predictions.tasks[task]), "expected": result.predictions.expected[task]}
-        for task in result.scores
-        if result.predictions.missing(task)
-    }
+    return result.partial()
 
 
 def _ci95(result: ModelResult) -> dict[str, object]:
     """``summary.json``'s ``ci95``; with LongBench-E also task -> bucket -> [lo, hi] (result.json's shape)."""
-    from longbench.scoring import bucket_of
-    from longbench.stats import ci95, interval, task_resamples
+    from longbench.stats import ci95, interval
 
     intervals = ci95(result.bootstrap)
     if result.e:
-        samples: dict[tuple[str, str], list[float]] = {}
-        for task, scores in result.scores.items():
-            for sample, length in zip(scores.samples, scores.lengths or [], strict=True):
-                samples.setdefault((task, bucket_of(length)), []).append(sample.score)
         buckets: dict[str, dict[str, list[float]]] = {}
-        for (task, bucket), values in task_resamples(samples).items():
+        for (task, bucket), values in _bucket_resamples(result).items():
             buckets.setdefault(task, {})[bucket] = interval(values)
         intervals["buckets"] = buckets
     return intervals
@@ -317,6 +397,8 @@ def _summary_json(result: ModelResult) -> str:
         "recursion_zeroed": result.recursion_zeroed,
         "warnings": result.predictions.warnings,
         "partial": partial_tasks(result),
+        "data_verified": not result.predictions.unverified,
+        "output_health": result.output_health(),
         "ci95": _ci95(result),
         "bootstrap": {"resamples": DEFAULT_RESAMPLES, "seed": DEFAULT_SEED, "interval": "percentile"},
     }
@@ -359,7 +441,12 @@ def _slug(title: str) -> str:
     """A file name part from a table title: "LongBench English (PARTIAL: ...)" -> "english"."""
     import re
 
-    base = title.split(" (PARTIAL")[0].lower().replace("longbench-e ", "e_").replace("longbench ", "")
+    base = (
+        re.sub(r" \((PARTIAL|UNVERIFIED).*$", "", title)
+        .lower()
+        .replace("longbench-e ", "e_")
+        .replace("longbench ", "")
+    )
     return re.sub(r"[^a-z0-9_.-]+", "_", base.replace("scores per task: ", "tasks_")).strip("_")
 
 
@@ -373,3 +460,35 @@ def write_output_set(out_dir: Path, files: Mapping[Path, str | bytes]) -> None:
             for path, content in files.items()
         },
     )
+
+
+def seed_tables(spread: Mapping[str, Mapping[str, Mapping[str, float | int]]]) -> list[Table]:
+    """One table per model run with several seeds: each headline quantity's mean, std, min and max across
+    the runs (see :mod:`longbench.seeds`)."""
+    built = []
+    for model, quantities in spread.items():
+        rows = [
+            [
+                name,
+                _fmt(v["mean"], 2),
+                _fmt(v["std"], 2),
+                _fmt(v["min"], 2),
+                _fmt(v["max"], 2),
+                str(v["runs"]),
+            ]
+            for name, v in quantities.items()
+        ]
+        header = ["Quantity", "mean", "std", "min", "max", "runs"]
+        built.append(Table(f"{model} across seeds (mean and spread of separate runs)", header, rows))
+    return built
+
+
+def seed_files(spread: Mapping[str, object], tables_: Sequence[Table], out_dir: Path) -> dict[Path, str]:
+    """``seeds.json`` (model -> quantity -> mean, std, min, max, runs) and each spread table as CSV."""
+    if not spread:
+        return {}
+    files = {out_dir / "seeds.json": json.dumps(spread, ensure_ascii=False, indent=2) + "\n"}
+    for table in tables_:
+        files[out_dir / f"table_seeds_{_slug(table.title.split(' across seeds')[0])}.csv"] = table.csv()
+    files[out_dir / "seeds.md"] = "\n".join(t.markdown() for t in tables_)
+    return files

@@ -66,6 +66,13 @@ def _compression(value: Any) -> str | None:
     return str(value)
 
 
+def completeness_parts(scored: int, expected: int, unverified: bool) -> str:
+    """Signature fields of an incomplete or unverified result ("" for a complete, verified one): partial
+    results say how many of the benchmark's samples they scored, so they never share a full run's signature."""
+    parts = f"|partial:{scored}/{expected}" if scored < expected else ""
+    return parts + ("|verify:no" if unverified else "")
+
+
 def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:
     """The one-line signature of results scored from ``folders``."""
     runs = [run for run in (read_run_json(folder) for folder in folders) if run is not None]

@@ -114,3 +114,54 @@ def ci95(lv: Levels) -> dict[str, object]:
         },
         "average": {lang: interval(v) for lang, v in lv.averages.items()},
     }
+
+
+def _subset_means(picked: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Per resample (row of ``picked``), 100 x the mean of the drawn samples inside ``masks``; NaN where a
+    resample drew none of them."""
+    counts = masks.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100 * (picked * masks).sum(axis=1) / counts
+
+
+def subset_resamples(
+    values: Sequence[float],
+    subsets: Mapping[K, Sequence[bool]],
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[K, np.ndarray]:
+    """One bootstrap over all samples, scored on every subset: subset -> 100 x its mean in each resample.
+
+    For benchmarks whose quantities are accuracies over overlapping subsets of one sample set (LongBench
+    v2's Overall, difficulty, length and domain columns): every column is recomputed from the same draw.
+    """
+    scores = np.asarray(values, dtype=np.float64)
+    index = resample_indices(np.random.default_rng(seed), len(scores), resamples)
+    picked = scores[index]
+    return {
+        name: _subset_means(picked, np.asarray(mask, dtype=bool)[index]) for name, mask in subsets.items()
+    }
+
+
+def paired_subset_resamples(
+    a: Sequence[float],
+    b: Sequence[float],
+    subsets: Mapping[K, Sequence[bool]],
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[K, np.ndarray]:
+    """Subset -> score(a) - score(b) (x100) in each resample, both models drawn on the same indices."""
+    first, second = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    index = resample_indices(np.random.default_rng(seed), len(first), resamples)
+    result = {}
+    for name, mask in subsets.items():
+        chosen = np.asarray(mask, dtype=bool)[index]
+        result[name] = _subset_means(first[index], chosen) - _subset_means(second[index], chosen)
+    return result
+
+
+def finite_interval(values: np.ndarray) -> list[float] | None:
+    """:func:`interval` of the finite values (a resample that drew no sample of a subset is left out);
+    None when there are none."""
+    finite = values[np.isfinite(values)]
+    return interval(finite) if finite.size else None

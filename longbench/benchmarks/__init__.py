@@ -37,8 +37,10 @@ def _load_builtin() -> None:
     if _REGISTRY:
         return
     from longbench.benchmarks.v1_run import V1, E
+    from longbench.benchmarks.v1_scores import V1Scores
     from longbench.benchmarks.v2_run import V2
+    from longbench.benchmarks.v2_scores import V2Scores
 
-    register(Benchmark("v1", "LongBench", "pred", "metrics", runs=V1, scores=None))
-    register(Benchmark("e", "LongBench-E", "pred_e", "metrics_e", runs=E, scores=None))
-    register(Benchmark("v2", "LongBench v2", "pred_v2", "metrics_v2", runs=V2, scores=None))
+    register(Benchmark("v1", "LongBench", "pred", "metrics", runs=V1, scores=V1Scores(e=False)))
+    register(Benchmark("e", "LongBench-E", "pred_e", "metrics_e", runs=E, scores=V1Scores(e=True)))
+    register(Benchmark("v2", "LongBench v2", "pred_v2", "metrics_v2", runs=V2, scores=V2Scores()))

@@ -16,8 +16,9 @@ Adding a benchmark means one new definition registered in :mod:`longbench.benchm
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -129,8 +130,57 @@ class RunSpec(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ScoreSettings:
+    """What a user chooses about scoring (every benchmark takes all; one that cannot honour a setting
+    refuses it in :meth:`ScoreSpec.check`)."""
+
+    corrected: bool = False  # v1/E: score what the reference zeroes (rouge's recursion limit) properly
+    compensated: bool = False  # v2: a record with no extracted answer scores 0.25 (result.py's flag)
+    tasks: tuple[str, ...] | None = None  # only these tasks (None: every task with predictions)
+    workers: int | None = None  # scoring processes
+
+
 class ScoreSpec(Protocol):
-    """The scoring half of a benchmark (filled in by the evaluation side)."""
+    """The scoring half of a benchmark: how prediction lines are read, validated and scored, how scores
+    aggregate into its tables, its published rows, its signature, its bootstrap levels and compared
+    quantities. Results are opaque to the callers: they hand them back to the spec that made them.
+
+    A result has a ``name`` and ``signature()``; :meth:`quantities` gives its headline numbers.
+    """
+
+    def check(self, settings: ScoreSettings, published: bool) -> None:
+        """Refuse, in one line, a setting this benchmark cannot honour (raises LongBenchError)."""
+
+    def default_out(self, names: Sequence[str], settings: ScoreSettings) -> Path:
+        """The default output folder of an eval of models ``names``."""
+
+    def evaluate(self, pred_dirs: Sequence[Path], settings: ScoreSettings) -> list[Any]:
+        """Read and validate every prediction folder (shards merged by ``_id``) and score every model."""
+
+    def tables(self, results: Sequence[Any], options: Any) -> list[Any]:
+        """The benchmark's tables (``longbench.reports.Table``) for ``results`` with ``TableOptions``."""
+
+    def notes(self, results: Sequence[Any], options: Any) -> list[str]:
+        """Lines under the tables (``warning:`` lines go to stderr)."""
+
+    def output_files(self, results: Sequence[Any], out_dir: Path, options: Any) -> dict[Path, str]:
+        """Every result file of an eval (result, samples, summary with ``ci95``, tables): path -> text."""
+
+    def figures(self, results: Sequence[Any], options: Any) -> dict[str, Any]:
+        """The benchmark's figures (name -> matplotlib Figure)."""
+
+    def quantities(self, result: Any) -> Mapping[str, float | None]:
+        """The headline numbers of one result (what seed spreads and comparisons are taken over)."""
+
+    def group_runs(self, pred_dirs: Sequence[Path]) -> dict[str, list[Path]]:
+        """Run name -> its folders (shards of one run together; runs with different seeds apart, named
+        ``<model>@seed<S>``), in first-seen order."""
+
+    def compare(self, a: Sequence[Path], b: Sequence[Path], settings: ScoreSettings) -> Any:
+        """The paired comparison of two runs, each one folder or the shard folders of one run (``table()``,
+        ``notes()``, ``files(out_dir)``, ``quantities()`` -> label -> row with ``a``, ``b``, ``diff``, ``ci95``,
+        ``p``); LongBenchError naming what differs when they do not hold the same samples."""
 
 
 @dataclass(frozen=True)

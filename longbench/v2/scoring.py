@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError
+from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 
 COLUMNS: tuple[str, ...] = ("Overall", "Easy", "Hard", "Short", "Medium", "Long")
@@ -27,6 +29,15 @@ DOMAINS: tuple[str, ...] = (
     "Code Repository Understanding",
     "Long Structured Data Understanding",
 )
+# The benchmark's records per column (SPEC-v2 section 1): completeness is measured against these.
+EXPECTED: dict[str, int] = {
+    "Overall": 503,
+    "Easy": 192,
+    "Hard": 311,
+    "Short": 180,
+    "Medium": 215,
+    "Long": 108,
+}
 _PARENTHESISED = re.compile(r"The correct answer is \(([A-D])\)")
 _BARE = re.compile(r"The correct answer is ([A-D])")
 
@@ -50,6 +61,7 @@ class ScoredSample:
     length: str
     domain: str
     rule_disagrees: bool  # a stored judge that the extraction rule would not give
+    health: tuple[str, ...] = ()  # what went wrong in the output (see longbench.health), from the line
 
 
 def _field(record: dict[str, Any], key: str, path: Path, line: int, kinds: tuple[type, ...]) -> Any:
@@ -63,6 +75,13 @@ def _field(record: dict[str, Any], key: str, path: Path, line: int, kinds: tuple
 
 def score_record(record: Any, path: Path, line: int) -> ScoredSample:
     """Score one result record as ``result.py`` does (stored ``judge`` trusted, else the rule applied)."""
+    sample = _judged(record, path, line)
+    response = record.get("response")
+    health = line_health(record, response if isinstance(response, str) else "", True, sample.pred is not None)
+    return replace(sample, health=health) if health else sample
+
+
+def _judged(record: Any, path: Path, line: int) -> ScoredSample:
     if not isinstance(record, dict):
         raise InputError(path, f"expected a JSON object, got {type(record).__name__}", line)
     difficulty = _field(record, "difficulty", path, line, (str,))
@@ -108,29 +127,39 @@ def _numbered_records(path: Path) -> list[tuple[int, Any]]:
 
 
 def _drop_duplicates(
-    path: Path, samples: list[tuple[int, ScoredSample]], warnings: list[str]
+    samples: list[tuple[Path, int, ScoredSample]], warnings: list[str]
 ) -> list[ScoredSample]:
-    """Identical duplicate ``_id``s dropped with a warning; disagreeing ones are an error."""
-    seen: dict[str, ScoredSample] = {}
+    """Identical duplicate ``_id``s dropped with a warning (within a file or across shard files); disagreeing
+    ones are an error naming the file and line."""
+    seen: dict[str, tuple[Path, int, ScoredSample]] = {}
     kept: list[ScoredSample] = []
-    dropped = 0
-    for line, sample in samples:
+    dropped: dict[Path, int] = {}
+    for path, line, sample in samples:
         if sample.sample_id and sample.sample_id in seen:
-            if seen[sample.sample_id] != sample:
-                raise InputError(path, f"_id {sample.sample_id} appears twice with different results", line)
-            dropped += 1
+            first_path, first_line, first = seen[sample.sample_id]
+            if first != sample:
+                where = "" if first_path == path else f" (first in {first_path}:{first_line})"
+                raise InputError(
+                    path, f"_id {sample.sample_id} appears twice with different results{where}", line
+                )
+            dropped[path] = dropped.get(path, 0) + 1
             continue
-        seen[sample.sample_id] = sample
+        seen[sample.sample_id] = (path, line, sample)
         kept.append(sample)
-    if dropped:
-        warnings.append(f"warning: {path}: {dropped} identical duplicate records dropped")
+    for path, count in dropped.items():
+        warnings.append(f"warning: {path}: {count} identical duplicate records dropped")
     return kept
 
 
+_SHARD = re.compile(r"\.shard-(\d+)-of-(\d+)$")
+
+
 def row_name(path: Path) -> str:
-    """The row name ``result.py`` gives a file: its name minus the last extension (``a.b.jsonl`` -> ``a.b``)."""
+    """The row name ``result.py`` gives a file: its name minus the last extension (``a.b.jsonl`` -> ``a.b``);
+    a shard written by ``predict --shard I/N`` (``m.shard-0-of-2.jsonl``) is a part of row ``m``."""
     name = path.name
-    return name.rsplit(".", 1)[0] if "." in name else ""
+    stem = name.rsplit(".", 1)[0] if "." in name else ""
+    return _SHARD.sub("", stem)
 
 
 @dataclass
@@ -138,10 +167,15 @@ class V2Row:
     """One result file scored: its samples and the reference's six values (None for an empty bucket)."""
 
     name: str
-    path: Path
+    path: Path  # the first file of the row
     samples: list[ScoredSample]
     compensated: bool
     warnings: list[str] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)  # every file of the row (shards merged by _id)
+
+    @property
+    def files(self) -> list[Path]:
+        return self.paths or [self.path]
 
     def _acc(self, sample: ScoredSample) -> float:
         if self.compensated and sample.pred is None:
@@ -169,6 +203,42 @@ class V2Row:
         names = list(DOMAINS) + sorted({s.domain for s in self.samples} - set(DOMAINS))
         return {d: self._percent(x for x in self.samples if x.domain == d) for d in names}
 
+    def ordered(self) -> list[ScoredSample]:
+        """The samples in ``_id`` order: what the bootstrap draws from, so that a sharded run and the same
+        run unsharded give the same intervals."""
+        return sorted(self.samples, key=lambda sample: sample.sample_id)
+
+    def accuracies(self) -> list[float]:
+        """Each sample's accuracy (1, 0, or 0.25 for no answer when compensated), in :meth:`ordered` order."""
+        return [float(self._acc(s)) for s in self.ordered()]
+
+    def subsets(self) -> dict[str, list[bool]]:
+        """Every quantity of the tables (the six columns, then the domains) as a mask over :meth:`ordered`."""
+        ordered = self.ordered()
+        masks = {
+            "Overall": [True] * len(ordered),
+            "Easy": [s.difficulty == "easy" for s in ordered],
+            "Hard": [s.difficulty != "easy" for s in ordered],
+            "Short": [s.length == "short" for s in ordered],
+            "Medium": [s.length == "medium" for s in ordered],
+            "Long": [s.length not in ("short", "medium") for s in ordered],
+        }
+        for domain in self.domain_values():
+            masks[domain] = [s.domain == domain for s in ordered]
+        return masks
+
+    @cached_property
+    def bootstrap(self) -> dict[str, Any]:
+        """Quantity -> its seeded bootstrap resamples (one draw over all samples, every quantity from it)."""
+        from longbench.stats import subset_resamples
+
+        return subset_resamples(self.accuracies(), self.subsets())
+
+    def partial(self) -> dict[str, dict[str, int]]:
+        """Columns scored on fewer records than the benchmark has: column -> {"samples", "expected"}."""
+        counts = {c: sum(self.subsets()[c]) for c in COLUMNS}
+        return {c: {"samples": counts[c], "expected": n} for c, n in EXPECTED.items() if counts[c] < n}
+
     @property
     def disagreements(self) -> int:
         """Stored judges (or preds) that contradict the extraction rule applied to the stored response."""
@@ -177,10 +247,22 @@ class V2Row:
 
 def score_file(path: Path, compensated: bool = False) -> V2Row:
     """Score one result file as one row."""
+    return score_row(row_name(path), [path], compensated)
+
+
+def score_row(name: str, paths: Sequence[Path], compensated: bool = False) -> V2Row:
+    """Score one row from its file, or from the shard files ``predict --shard`` wrote (merged by ``_id``, in
+    ``_id`` order, so that the row does not depend on how the run was sharded)."""
     warnings: list[str] = []
-    numbered = [(line, score_record(record, path, line)) for line, record in _numbered_records(path)]
-    samples = _drop_duplicates(path, numbered, warnings)
-    return V2Row(row_name(path), path, samples, compensated, warnings)
+    numbered = [
+        (path, line, score_record(record, path, line))
+        for path in paths
+        for line, record in _numbered_records(path)
+    ]
+    samples = _drop_duplicates(numbered, warnings)
+    if len(paths) > 1:
+        samples.sort(key=lambda sample: sample.sample_id)
+    return V2Row(name, paths[0], samples, compensated, warnings, list(paths))
 
 
 def _bookkeeping(path: Path) -> bool:
@@ -205,9 +287,47 @@ def result_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
+def group_rows(files: Sequence[Path]) -> dict[str, list[Path]]:
+    """Row name -> its files, in first-seen order (shard files of one run together; files of one name whose
+    folders' run.json record different seeds are separate runs, ``<name>@seed<S>`` each)."""
+    from longbench.seeds import split_by_seed
+    from longbench.signature import read_run_json
+
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        groups.setdefault(row_name(path), []).append(path)
+    split: dict[str, list[Path]] = {}
+    for name, members in groups.items():
+        split.update(
+            split_by_seed(name, members, lambda path: (read_run_json(path.parent) or {}).get("seed"))
+        )
+    return split
+
+
+def _folder_seed(path: Path) -> Any:
+    """The ``seed`` in the run.json of a folder (or of a result file's folder)."""
+    from longbench.signature import read_run_json
+
+    return (read_run_json(path if path.is_dir() else path.parent) or {}).get("seed")
+
+
+def group_runs(paths: Sequence[Path]) -> dict[str, list[Path]]:
+    """Folders (or result files) grouped into runs: by folder name (a result file: by its row name), runs
+    whose run.json record different seeds apart (``<name>@seed<S>``), in first-seen order."""
+    from longbench.seeds import split_by_seed
+
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(path.name if path.is_dir() else row_name(path), []).append(path)
+    split: dict[str, list[Path]] = {}
+    for name, members in groups.items():
+        split.update(split_by_seed(name, members, _folder_seed))
+    return split
+
+
 def score_rows(paths: Sequence[Path], compensated: bool = False) -> list[V2Row]:
-    """Every result file under ``paths`` scored, one row each."""
-    return [score_file(path, compensated) for path in result_files(paths)]
+    """Every result file under ``paths`` scored, one row each (a sharded run's files one row)."""
+    return [score_row(name, files, compensated) for name, files in group_rows(result_files(paths)).items()]
 
 
 def result_txt(rows: Sequence[V2Row]) -> str:
