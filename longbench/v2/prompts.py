@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from longbench.backends.base import TokenizerLike
 from longbench.errors import InputError, LongBenchError
 from longbench.resources import data_json, data_text
+from longbench.tokenization import TokenizerLike
 
 logger = logging.getLogger(__name__)
 
