@@ -455,8 +455,8 @@ class OpenAIBackend(Backend):
             try:
                 return await self._send(endpoint, path, body, request)
             except openai.APIStatusError as error:
-                refused = 400 <= error.status_code < 500 and adapted < _MAX_ADAPTATIONS
-                if not refused or not self.decoding.adapt(str(error), body):
+                # any status: llama-cpp-python answers a field it refuses with HTTP 500
+                if adapted == _MAX_ADAPTATIONS or not self.decoding.adapt(str(error), body):
                     raise
                 self.stats["decoding fields adapted to a refusal"] += 1
         raise AssertionError("unreachable: the last attempt returns or raises")
