@@ -623,6 +623,7 @@ def _predict_locked(
     finally:
         errors.close()
         summary.seconds = time.perf_counter() - started
+    settings["backend_settings"] = backend.describe()  # as sent: a server may have refused some fields
     _write_run_file(run_path, old, settings, complete=summary.failed == 0)
     return summary
 
