@@ -31,7 +31,9 @@ _CONTROL, _NORMAL = 3, 1  # llama.cpp token types
 def _rotary_order(weight: Any, heads: int) -> Any:
     """A q/k projection reordered from transformers' rotate-half layout to llama.cpp's interleaved pairs."""
     rows = weight.shape[0]
-    return weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(heads, 2, rows // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
 
 
 def gguf_tensors(model_dir: Path) -> dict[str, Any]:
