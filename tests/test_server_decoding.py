@@ -99,6 +99,16 @@ def test_omitted_temperature_is_not_neutral_decoding() -> None:
         backend.close()
 
 
+def test_describe_records_no_temperature_of_its_own(tiny_model: Path) -> None:
+    """A v2 run samples at 0.1: the backend settings must not claim 0 (the run's temperature is in run.json)."""
+    from longbench.backends import create_backend
+
+    server = _backend("http://127.0.0.1:9/v1")
+    local = create_backend("transformers", model=str(tiny_model))
+    for described in (server.describe(), local.describe()):
+        assert "run.json temperature" in described["decoding"]["temperature"]
+
+
 def test_top_k_switches_to_the_other_off_value_once() -> None:
     decoding = NeutralDecoding()
     sent = decoding.fields()

@@ -1,8 +1,10 @@
 """Generation through any OpenAI-compatible HTTP API (OpenAI, ``vllm serve``, ...), many requests in flight.
 
 Chat tasks go to ``/v1/chat/completions`` (the prompt as the single user message), the six completion-style
-tasks to ``/v1/completions`` (the raw prompt). Decoding is greedy (temperature 0) with the task's token budget;
-samsum also stops at ``"\\n"``. Requests are spread over one or more base URLs (least loaded first, ties in
+tasks to ``/v1/completions`` (the raw prompt). Decoding is at the request's temperature (0: greedy) with its
+token budget, and every request carries the neutral sampling fields of :mod:`server_decoding` so that the
+server's own defaults cannot change it; samsum also stops at ``"\\n"``. A reasoning model's thinking
+(``reasoning_content``, or tags in the text) is kept apart from the answer. Requests are spread over one or more base URLs (least loaded first, ties in
 turn) and retried by our own policy: exponential backoff with full jitter on connection errors, timeouts,
 408/409/429/5xx answers (``Retry-After`` honoured) and malformed bodies. A sample that still fails comes back
 as a failed :class:`GenerationResult`; 401/403/404 stop the run. The API key is read from an environment

@@ -8,7 +8,8 @@ settings that make its decoding that of the in-process backends (greedy, or the 
 nothing else): ``top_p`` 1 and the servers' extension fields at their neutral values.
 
 ``top_k`` means "off" at -1 for vLLM and SGLang (which refuse 0 in older releases) and at 0 for llama.cpp
-(llama-cpp-python's server refuses -1); -1 is sent first and a refusal naming ``top_k`` switches to 0. An API
+(llama-cpp-python's server refuses -1, with HTTP 500); -1 is sent first and a refusal naming ``top_k``, of
+any status, switches to 0. An API
 that refuses the other fields (as OpenAI's does: HTTP 400 naming an unsupported or unrecognized parameter)
 gets none of them after its first refusal; both decisions are taken once per run.
 """

@@ -4,8 +4,8 @@ Requests are pulled from the runner's iterable as the engine has room (``IN_FLIG
 its scheduler's batches full) and each finished request is yielded, hence written, at once: a crash loses only
 what was in flight. Prefix caching is on.
 
-The model input is built exactly as the transformers backend builds it (same chat template option, same
-token ids from :func:`longbench.prompts.encode_model_input`) and handed to vLLM as token ids, so both engines
+The model input is built exactly as the transformers backend builds it (the same chat format, with the same
+``chat_template_kwargs``, from :mod:`longbench.backends.chat`) and handed to vLLM as token ids, so both engines
 see identical inputs; for the reference's eight models that is the reference's own chat format. Decoding is
 greedy (temperature 0, no repetition penalty: vLLM would otherwise take the model's generation_config.json,
 which can ask for sampling), unless a request asks for a positive temperature; the model's EOS tokens end
