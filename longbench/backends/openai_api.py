@@ -4,8 +4,8 @@ Chat tasks go to ``/v1/chat/completions`` (the prompt as the single user message
 tasks to ``/v1/completions`` (the raw prompt). Decoding is at the request's temperature (0: greedy) with its
 token budget, and every request carries the neutral sampling fields of :mod:`server_decoding` so that the
 server's own defaults cannot change it; samsum also stops at ``"\\n"``. A reasoning model's thinking
-(``reasoning_content``, or tags in the text) is kept apart from the answer. Requests are spread over one or more base URLs (least loaded first, ties in
-turn) and retried by our own policy: exponential backoff with full jitter on connection errors, timeouts,
+(``reasoning_content``, or tags in the text) is kept apart from the answer. Requests are spread over one or
+more base URLs (least loaded first, ties in turn) and retried by our own policy: exponential backoff with full jitter on connection errors, timeouts,
 408/409/429/5xx answers (``Retry-After`` honoured) and malformed bodies. A sample that still fails comes back
 as a failed :class:`GenerationResult`; 401/403/404 stop the run. The API key is read from an environment
 variable and never printed, logged or written anywhere.
@@ -452,7 +452,8 @@ class OpenAIBackend(Backend):
         """Send ``request``; when the server refuses one of the neutral decoding fields, send it again at
         once as :class:`NeutralDecoding` adapts them (at most twice a run: ``top_k``, then all of them)."""
         openai = _import_openai()
-        for adapted in range(_MAX_ADAPTATIONS + 1):
+        adapted = 0
+        while True:
             path, body = self.request_body(request)
             try:
                 return await self._send(endpoint, path, body, request)
@@ -460,8 +461,8 @@ class OpenAIBackend(Backend):
                 # any status: llama-cpp-python answers a field it refuses with HTTP 500
                 if adapted == _MAX_ADAPTATIONS or not self.decoding.adapt(str(error), body):
                     raise
-                self.stats["decoding fields adapted to a refusal"] += 1
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            adapted += 1
+            self.stats["decoding fields adapted to a refusal"] += 1
 
     async def _send(
         self, endpoint: _Endpoint, path: str, body: dict[str, Any], request: GenerationRequest
