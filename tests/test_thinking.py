@@ -148,7 +148,10 @@ def test_without_think_tags_server_outputs_stay_whole() -> None:
         finally:
             backend.close()
     assert results["inline"].text.startswith("<think>") and results["inline"].thinking is None
-    assert results["reasoning_content"].thinking is None  # untouched: the content as the server sent it
+    kept_apart = results["reasoning_content"]  # the content untouched; the server's reasoning still kept
+    assert kept_apart.text.startswith("\n\n") and kept_apart.thinking == thinking_text(
+        kept_apart.request.prompt
+    )
 
 
 def test_runner_writes_the_answer_alone_as_pred(tmp_path: Path) -> None:

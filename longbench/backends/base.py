@@ -153,11 +153,12 @@ class Backend(ABC):
     ) -> GenerationResult:
         """The result of ``request`` from the model's decoded ``output``: the thinking split off at
         ``think_tags`` (:func:`longbench.thinking.split_thinking`). ``reasoning`` is thinking a server already
-        returned apart (``reasoning_content``); then ``output`` is the answer, its leading whitespace removed."""
-        if reasoning is not None and self.think_tags is not None:
+        returned apart (``reasoning_content``): it is kept, and ``output`` is the answer (its leading
+        whitespace removed, unless ``think_tags`` is None: outputs untouched)."""
+        if reasoning is not None:
             split = split_thinking(output, self.think_tags)
             thinking = "\n".join(part for part in (reasoning.strip(), split.thinking) if part) or None
-            answer = split.answer.lstrip()
+            answer = split.answer if self.think_tags is None else split.answer.lstrip()
         else:
             split = split_thinking(output, self.think_tags, opened=request.chat and self.opens_thinking())
             thinking, answer = split.thinking, split.answer
