@@ -7,7 +7,13 @@ tokenizer.encode("\\n", add_special_tokens=False)[-1]]`` and ``min_length=contex
 tokens are decoded, special tokens skipped. Here prompts are sorted by length and generated in left-padded
 batches with an attention mask; each row is cut after its first stop token, which gives the tokens the
 one-at-a-time call would give (tested on the tiny model). A batch that runs out of memory is retried one
-sample at a time; a sample that still does not fit becomes a failed result.
+sample at a time; a sample that still does not fit becomes a failed result. The model and its batches run in
+:mod:`longbench.backends.hf_engine`; this module decides what they get and reads what comes back.
+
+A request with a positive temperature samples at that temperature and nothing else; one with a seed is
+generated alone from its own seeded generator, so its draw depends on nothing else in the run. A reasoning
+model's thinking is split from the decoded answer (:meth:`Backend.result`), and each result says whether it
+ended at a stop token or at ``max_new_tokens``.
 
 Where the model runs is decided by :func:`plan_placement` (a pure function): CPU, one GPU, one worker
 process per GPU (data parallel, see :mod:`longbench.backends.hf_workers`) when the model fits one GPU,
