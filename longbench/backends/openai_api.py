@@ -297,11 +297,13 @@ class OpenAIBackend(Backend):
         whether it opens the thinking tag."""
         from longbench.prompts import chat_template_from_option, wrap_chat
 
-        template = getattr(self.tokenizer, "chat_template", None)
-        if not template:
+        if not getattr(self.tokenizer, "chat_template", None):
             return None
-        text = chat_template_from_option("tokenizer", self.tokenizer)
-        return wrap_chat(prompt, self.tokenizer, text, self.chat_template_kwargs)
+        template = chat_template_from_option("tokenizer", self.tokenizer)
+        try:
+            return wrap_chat(prompt, self.tokenizer, template, self.chat_template_kwargs)
+        except Exception:  # noqa: BLE001 -- a template this side cannot render: the server's is then unknown
+            return None
 
     def chat_template_tokens(self) -> int | None:
         """Tokens the server's chat template adds, counted with the tokenizer's own template (None when it
