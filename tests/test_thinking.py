@@ -4,8 +4,9 @@ The split itself is a pure function (checked on each layout); the backends are c
 OpenAI-compatible backend against tests/openai_server.py answering in each reasoning model's layout, the
 runner writing the answer alone as ``pred``, and the transformers backend on the tiny random-weight model
 with a chat template that opens ``<think>``. Random weights cannot write ``...</think>answer``, so for those
-layouts the tiny model's token engine is replaced by one that returns scripted token ids (the only stand-in);
-the tokenizer, decoding, finish reasons and the split are the backend's own.
+layouts the tiny model's token engine is replaced by one that returns scripted token ids; vLLM, which cannot
+run here (no GPU), gets a stand-in engine the same way. Those are the only stand-ins: the tokenizer, chat
+template, decoding, finish reasons and the split are the backends' own.
 """
 
 from __future__ import annotations
@@ -272,3 +273,77 @@ def test_unknown_think_tags_setting_is_refused(tiny_model: Path) -> None:
 
     with pytest.raises(LongBenchError, match="think_tags"):
         create_backend("transformers", model=str(tiny_model), think_tags=("<think>",))
+
+
+# -- the vLLM backend: vllm cannot run here (no GPU), so a minimal stand-in engine replays scripted token ids ----
+
+
+def _fake_vllm(outputs: dict[tuple[int, ...], list[int]]):
+    """A stand-in ``vllm`` module: ``LLM(...).llm_engine`` finishes each request at once with the scripted ids."""
+    from types import ModuleType, SimpleNamespace
+
+    class Engine:
+        model_config = SimpleNamespace(max_model_len=4096)
+
+        def __init__(self) -> None:
+            self.queue: list = []
+            self.params: list = []
+
+        def add_request(self, request_id, prompt, params) -> None:
+            self.params.append(params.settings)
+            self.queue.append((request_id, tuple(prompt["prompt_token_ids"]), params.settings["max_tokens"]))
+
+        def step(self):
+            done, self.queue = self.queue, []
+            return [
+                SimpleNamespace(
+                    request_id=rid,
+                    finished=True,
+                    outputs=[SimpleNamespace(token_ids=outputs[ids][:limit], stop_reason=None,
+                                             finish_reason="length" if len(outputs[ids]) > limit else "stop")],
+                )
+                for rid, ids, limit in done
+            ]  # fmt: skip
+
+    module = ModuleType("vllm")
+    module.SamplingParams = lambda **settings: SimpleNamespace(settings=settings)
+    engine = Engine()
+    module.LLM = lambda **options: SimpleNamespace(llm_engine=engine)
+    return module, engine
+
+
+def test_vllm_outputs_get_the_same_treatment(tiny_model: Path, thinking_template: Path, monkeypatch) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    outputs: dict[tuple[int, ...], list[int]] = {}
+    module, engine = _fake_vllm(outputs)
+    monkeypatch.setitem(sys.modules, "vllm", module)
+    from longbench.backends import create_backend
+
+    backend = create_backend(
+        "vllm",
+        model=str(tiny_model),
+        chat_template=str(thinking_template),
+        chat_template_kwargs={"enable_thinking": True},
+        max_model_len=4096,
+    )
+    requests = [
+        GenerationRequest("closed", "qasper", "First?", True, 40, False, temperature=0.1, seed=5),
+        GenerationRequest("unclosed", "qasper", "Second?", True, 10, False),
+    ]
+    scripted = {"closed": "weighing it\n</think>\n\nParis", "unclosed": "weighing it for a long while"}
+    for request in requests:
+        ids = tokenizer(scripted[request.id], add_special_tokens=False).input_ids
+        outputs[tuple(backend.job(request).prompt_ids)] = ids
+    results = {result.request.id: result for result in backend.generate(requests)}
+    assert backend.render(requests[0]).endswith("<|assistant|>\n<think>\n")
+    assert backend.describe()["chat_template_kwargs"] == {"enable_thinking": True}
+    assert (results["closed"].text, results["closed"].thinking, results["closed"].finish_reason) == (
+        "Paris",
+        "weighing it",
+        "stop",
+    )
+    assert (results["unclosed"].text, results["unclosed"].thinking) == ("", scripted["unclosed"][:10])
+    assert results["unclosed"].finish_reason == "length"
+    assert [params.get("seed") for params in engine.params] == [5, None]
