@@ -321,9 +321,24 @@ def _chat_template_kwargs(text: str | None) -> dict[str, object] | None:
     return value
 
 
+def _think_tags(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``--think-tags`` parsed; one line naming the option when it cannot be."""
+    from longbench.thinking import DEFAULT_THINK_TAGS, parse_think_tags
+
+    option = getattr(args, "think_tags", None)
+    if option is None:
+        return DEFAULT_THINK_TAGS
+    try:
+        return parse_think_tags(option)
+    except ValueError as error:
+        raise LongBenchError(f"--think-tags: {error}") from None
+
+
 def _create_backend(args: argparse.Namespace) -> Backend:
     from longbench.backends import create_backend
     from longbench.tinymodel import resolve_model
+
+    think_tags = _think_tags(args)
 
     if args.backend == "transformers":
         if args.dump_prompts is None:  # fail before anything is written, not at the first sample
@@ -341,11 +356,12 @@ def _create_backend(args: argparse.Namespace) -> Backend:
             revision=args.revision,
             attn_implementation=args.attn_implementation,
             chat_template_kwargs=_chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
+            think_tags=think_tags,
         )
     options = _backend_options(args)
     if args.backend == "vllm":
         options["model"] = resolve_model(args.model)
-    return create_backend(args.backend, **options)
+    return create_backend(args.backend, **options, think_tags=think_tags)
 
 
 def _predict(args: argparse.Namespace) -> PredictSummary:
@@ -482,6 +498,13 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="none|auto|tokenizer|PATH",
         help="chat format for chat tasks: none (raw), auto (the reference's own format for its eight models, "
         "else the tokenizer's; with --v2 always the tokenizer's), tokenizer, or a Jinja file (default auto)",
+    )
+    parser.add_argument(
+        "--think-tags",
+        default="<think>,</think>",
+        metavar="OPEN,CLOSE|none",
+        help="a reasoning model's thinking delimiters: the thinking is kept apart from the answer (the "
+        "prediction's pred) on every backend; none keeps outputs untouched (default <think>,</think>)",
     )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow the model repository's own code to run"

@@ -34,6 +34,8 @@ OUTPUT_SETTINGS: tuple[str, ...] = (
     "tokenizer",
     "trust_remote_code",
     "repetition_penalty",
+    "chat_template_kwargs",
+    "think_tags",
 )
 
 

@@ -11,6 +11,7 @@ hand-written formats (:mod:`longbench.reference_models`), for other models the t
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,9 +19,9 @@ from longbench.errors import InputError, LongBenchError
 from longbench.resources import data_json
 
 if TYPE_CHECKING:
-    from longbench.backends.base import TokenizerLike
     from longbench.schema import Record
     from longbench.tasks import Task
+    from longbench.tokenization import TokenizerLike
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,14 @@ def build_prompt(task: Task, record: Record, tokenizer: TokenizerLike, max_lengt
     return truncate_middle(fill_prompt(task, record), tokenizer, max_length)
 
 
-def wrap_chat(prompt: str, tokenizer: Any, chat_template: str | None) -> str:
+def wrap_chat(
+    prompt: str, tokenizer: Any, chat_template: str | None, template_kwargs: Mapping[str, Any] | None = None
+) -> str:
     """``prompt`` as a single user turn rendered with ``chat_template``, ready for the assistant's reply.
 
     ``chat_template`` is the template text as returned by :func:`chat_template_from_option`; None means
-    no chat format, and the prompt is returned unchanged.
+    no chat format, and the prompt is returned unchanged. ``template_kwargs`` are extra variables for the
+    template (a model's switches such as Qwen3's ``enable_thinking``).
     """
     if chat_template is None:
         return prompt
@@ -72,12 +76,19 @@ def wrap_chat(prompt: str, tokenizer: Any, chat_template: str | None) -> str:
         tokenize=False,
         add_generation_prompt=True,
         chat_template=chat_template,
+        **dict(template_kwargs or {}),
     )
 
 
-def render_prompt(prompt: str, chat: bool, tokenizer: Any, chat_template: str | None) -> str:
+def render_prompt(
+    prompt: str,
+    chat: bool,
+    tokenizer: Any,
+    chat_template: str | None,
+    template_kwargs: Mapping[str, Any] | None = None,
+) -> str:
     """The text the model sees: ``prompt`` chat-wrapped for chat tasks, raw for the six completion tasks."""
-    return wrap_chat(prompt, tokenizer, chat_template) if chat else prompt
+    return wrap_chat(prompt, tokenizer, chat_template, template_kwargs) if chat else prompt
 
 
 def encode_model_input(text: str, tokenizer: TokenizerLike, chat_wrapped: bool) -> list[int]:

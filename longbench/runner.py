@@ -469,6 +469,7 @@ def _predict_locked(
         _generate(run, summary, settings, lambda: _write_run_file(run_path, old, settings, complete=False))
     finally:
         summary.seconds = time.perf_counter() - started
+    settings["backend_settings"] = run.backend.describe()  # as sent: a server may have refused some fields
     _write_run_file(run_path, old, settings, complete=summary.failed == 0)
     return summary
 

@@ -11,6 +11,10 @@ on ``seed``, the body and *n*, so a run is reproducible whatever the order reque
 - ``drop``: the connection is closed without any response;
 - ``malformed``: HTTP 200 with a body that is truncated JSON, or JSON without ``choices``.
 
+It can also act as particular servers do: answer chat prompts marked ``[style:NAME]`` as a reasoning model
+in that layout (see :data:`THINKING_STYLES`), apply a repetition penalty to requests that do not set one (as
+vLLM does with a model's generation config), or refuse every field OpenAI's own API does not know.
+
 Every request is recorded (path, parsed body, ``Authorization`` header, outcome) so tests can check what the
 client sent. Run it by hand with ``python tests/openai_server.py --fault-rate 0.2`` (it prints its base URL).
 """
@@ -31,6 +35,13 @@ from typing import Any
 from loopback import LoopbackServer
 
 FAULTS: tuple[str, ...] = ("500", "429", "slow", "drop", "malformed")
+# the fields OpenAI's own API accepts (``known_fields_only`` refuses any other)
+OPENAI_FIELDS = frozenset(
+    {"model", "messages", "prompt", "temperature", "max_tokens", "max_completion_tokens", "stop", "top_p",
+     "seed", "n", "stream", "presence_penalty", "frequency_penalty", "logprobs", "user"}
+)  # fmt: skip
+# how a reasoning model's reply is laid out; a chat prompt containing "[style:NAME]" is answered in style NAME
+THINKING_STYLES: tuple[str, ...] = ("reasoning_content", "inline", "template_opened", "unclosed", "plain")
 
 
 @dataclass
@@ -60,6 +71,10 @@ class ServerConfig:
     unsupported: tuple[
         str, ...
     ] = ()  # body fields answered with HTTP 400 "Unsupported parameter" (as o1 does)
+    # like vLLM with a model whose generation_config.json asks for one: a repetition penalty applied to
+    # every request that does not set ``repetition_penalty`` itself (the reply then changes, see below)
+    default_repetition_penalty: float | None = None
+    known_fields_only: bool = False  # like OpenAI's API: HTTP 400 for any body field it does not know
     counters: Counter[str] = field(default_factory=Counter)
 
 
@@ -128,9 +143,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(401, {"error": {"message": "invalid api key", "type": "invalid_request_error"}})
             return
         rejected = [name for name in config.unsupported if name in body]
+        if config.known_fields_only:
+            rejected += [name for name in body if name not in OPENAI_FIELDS]
         if rejected:
             self.server.record(RecordedRequest(path, body, authorization, "bad_request"))
-            message = f"Unsupported parameter: '{rejected[0]}' is not supported with this model."
+            message = f"Unrecognized request argument supplied: {rejected[0]}"
+            if rejected[0] in config.unsupported:
+                message = f"Unsupported parameter: '{rejected[0]}' is not supported with this model."
             self._send_json(400, {"error": {"message": message, "type": "invalid_request_error"}})
             return
         prompt = prompt_of(path, body)
@@ -156,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(config.slow_seconds)
-        self._send_json(200, _completion_body(path, body, prompt))
+        self._send_json(200, _completion_body(path, body, prompt, config.default_repetition_penalty))
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send_raw(status, json.dumps(payload).encode("utf-8"), headers)
@@ -175,16 +194,62 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def _completion_body(path: str, body: dict[str, Any], prompt: str) -> dict[str, Any]:
+def penalized(text: str) -> str:
+    """What a reply becomes under a repetition penalty: here, each word's repeated letters are dropped."""
+    return " ".join("".join(dict.fromkeys(word)) for word in text.split(" "))
+
+
+def thinking_style(prompt: str) -> str | None:
+    """The reply style a chat prompt asks for with ``[style:NAME]`` (None: a plain reply, no thinking)."""
+    for style in THINKING_STYLES:
+        if f"[style:{style}]" in prompt:
+            return style
+    return None
+
+
+def thinking_text(prompt: str) -> str:
+    """The reasoning the server 'thinks' before answering ``prompt``: ten words naming it."""
+    digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+    return "let me think about " + " ".join(digest[k : k + 4] for k in range(0, 28, 4))
+
+
+def styled_reply(style: str, prompt: str, answer: str, max_tokens: int | None) -> tuple[dict[str, Any], str]:
+    """The chat message and finish reason of a reasoning model's reply in ``style`` (see THINKING_STYLES)."""
+    thought = thinking_text(prompt)
+    if style == "reasoning_content":  # a server with a reasoning parser: the thinking comes apart
+        return {"role": "assistant", "content": "\n\n" + answer, "reasoning_content": thought}, "stop"
+    if style == "inline":
+        return {"role": "assistant", "content": f"<think>\n{thought}\n</think>\n\n{answer}"}, "stop"
+    if style == "template_opened":  # the chat template wrote "<think>" itself
+        return {"role": "assistant", "content": f"{thought}\n</think>\n\n{answer}"}, "stop"
+    if style == "unclosed":  # the budget ran out while thinking
+        words = f"<think>\n{thought} {thought} {thought}".split(" ")[: max_tokens or 8]
+        return {"role": "assistant", "content": " ".join(words)}, "length"
+    return {"role": "assistant", "content": answer}, "stop"
+
+
+def _completion_body(
+    path: str, body: dict[str, Any], prompt: str, default_penalty: float | None = None
+) -> dict[str, Any]:
     text = reply_text(prompt, body.get("max_tokens"), body.get("stop"))
-    usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
-    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    if default_penalty is not None and body.get("repetition_penalty", default_penalty) != 1.0:
+        text = penalized(text)
+    usage: dict[str, Any] = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
     common = {"id": "cmpl-" + hashlib.sha256(prompt.encode()).hexdigest()[:8], "created": 0, "usage": usage}
     common["model"] = body.get("model", "")
     if path.endswith("/chat/completions"):
-        message = {"role": "assistant", "content": text}
-        choice = {"index": 0, "message": message, "finish_reason": "stop"}
+        style = thinking_style(prompt)
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        message, finish = styled_reply(style or "plain", prompt, text, limit)
+        if style is not None:
+            thought = str(message.get("reasoning_content", "")) or str(message["content"])
+            usage["completion_tokens"] = len(thought.split()) + len(text.split())
+            if style == "reasoning_content":
+                usage["completion_tokens_details"] = {"reasoning_tokens": len(thought.split())}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        choice = {"index": 0, "message": message, "finish_reason": finish}
         return {**common, "object": "chat.completion", "choices": [choice]}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
     return {**common, "object": "text_completion", "choices": [choice]}
 

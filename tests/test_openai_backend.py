@@ -166,7 +166,7 @@ def test_missing_key_variable_is_a_clear_error(monkeypatch):
 
 def test_faults_are_retried_and_every_request_completes_once(secret):
     requests = [request(i, chat=i % 3 != 0, stop=i % 7 == 0) for i in range(150)]
-    with FakeOpenAIServer(fault_rate=0.3, seed=11, slow_seconds=1.5, retry_after="0") as server:
+    with FakeOpenAIServer(fault_rate=0.3, seed=13, slow_seconds=1.5, retry_after="0") as server:
         backend = make_backend([server.url], concurrency=16, request_timeout=0.5)
         results = run(backend, requests)
         counters = server.counters

@@ -218,7 +218,7 @@ def test_openai_server_with_faults(
     file_name = file_name.replace("tiny", "fake-model")
     data = records(data_file)
     faults = ("500", "malformed", "429")
-    with FakeOpenAIServer(fault_rate=0.5, seed=3, faults=faults, retry_after="0") as server:
+    with FakeOpenAIServer(fault_rate=0.5, seed=4, faults=faults, retry_after="0") as server:
         first = run(openai_command(server, data_file, tmp_path, "--max-retries", "0", *flags), capsys)
         bodies = [
             r.body for r in server.requests if r.outcome == "ok" and r.path.endswith("/chat/completions")

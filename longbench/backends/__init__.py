@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult, TokenizerLike
 from longbench.errors import LongBenchError
 
-BACKENDS: tuple[str, ...] = ("transformers", "openai", "vllm")
+# name -> (module, class); engines are imported on demand, so that choosing one never loads the others'
+# libraries. A new backend is one entry here and one module implementing :class:`Backend`.
+REGISTRY: dict[str, tuple[str, str]] = {
+    "transformers": ("longbench.backends.hf", "TransformersBackend"),
+    "openai": ("longbench.backends.openai_api", "OpenAIBackend"),
+    "vllm": ("longbench.backends.vllm_engine", "VLLMBackend"),
+}
+BACKENDS: tuple[str, ...] = tuple(REGISTRY)
 
-__all__ = ["BACKENDS", "Backend", "GenerationRequest", "GenerationResult", "TokenizerLike", "create_backend"]
+__all__ = [
+    "BACKENDS",
+    "REGISTRY",
+    "Backend",
+    "GenerationRequest",
+    "GenerationResult",
+    "TokenizerLike",
+    "create_backend",
+]
 
 
 def create_backend(name: str, **options: Any) -> Backend:
-    """Build the backend called ``name`` with ``options`` (its constructor's keyword arguments).
-
-    Engines are imported here, on demand, so that choosing one never loads the others' libraries.
-    """
-    if name == "transformers":
-        from longbench.backends.hf import TransformersBackend
-
-        return TransformersBackend(**options)
-    if name == "openai":
-        from longbench.backends.openai_api import OpenAIBackend
-
-        return OpenAIBackend(**options)
-    if name == "vllm":
-        from longbench.backends.vllm_engine import VLLMBackend
-
-        return VLLMBackend(**options)
-    raise LongBenchError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    """Build the backend called ``name`` with ``options`` (its constructor's keyword arguments)."""
+    if name not in REGISTRY:
+        raise LongBenchError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}")
+    module, cls = REGISTRY[name]
+    backend: Backend = getattr(importlib.import_module(module), cls)(**options)
+    return backend

@@ -5,15 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from longbench.thinking import DEFAULT_THINK_TAGS, ThinkTags, split_thinking
+from longbench.tokenization import TokenizerLike
 
-class TokenizerLike(Protocol):
-    """What prompt truncation needs from a tokenizer (a Hugging Face tokenizer satisfies it)."""
-
-    def __call__(self, text: str, *args: Any, **kwargs: Any) -> Any: ...  # result has ``.input_ids``
-
-    def decode(self, ids: Any, *args: Any, **kwargs: Any) -> str: ...
+if TYPE_CHECKING:
+    from longbench.backends.chat import ChatFormat
 
 
 @dataclass(frozen=True)
@@ -62,13 +60,23 @@ class GenerationResult:
 
 
 class Backend(ABC):
-    """An inference engine. Subclasses set ``name`` and ``tokenizer`` and implement :meth:`generate`."""
+    """An inference engine. Subclasses set ``name`` and ``tokenizer`` and implement :meth:`generate`.
+
+    In-process engines (transformers, vLLM) also set ``chat_format``: how chat tasks' prompts are wrapped.
+    Every backend splits a reasoning model's thinking from its answer with ``think_tags`` (:meth:`result`).
+    """
 
     name: str = "backend"
     tokenizer: TokenizerLike | None = None  # used by the runner for truncation (and --dump-prompts)
-    # The reference's own chat format family for one of its eight models (longbench.reference_models), used
-    # instead of a chat template; None for other models.
-    reference_format: str | None = None
+    chat_format: ChatFormat | None = None  # None: prompts are sent as they are (or a server wraps them)
+    think_tags: ThinkTags | None = DEFAULT_THINK_TAGS  # None: outputs are kept untouched
+    _opens_thinking: bool | None = None
+
+    @property
+    def reference_format(self) -> str | None:
+        """The reference's own chat format family for one of its eight models (longbench.reference_models),
+        used instead of a chat template; None for other models."""
+        return self.chat_format.reference_format if self.chat_format is not None else None
 
     @property
     def truncation_special_tokens(self) -> bool:
@@ -83,39 +91,87 @@ class Backend(ABC):
 
     def chat_template(self) -> str | None:
         """The chat template text in use (hashed into run.json), or None when prompts are sent raw."""
-        return None
+        return self.chat_format.template_id() if self.chat_format is not None else None
+
+    def chat_text(self, prompt: str) -> str | None:
+        """``prompt`` wrapped in the chat format the model sees, or None when this side does not know it (no
+        chat format, or a server's own template)."""
+        if self.chat_format is None or not self.chat_format.wraps:
+            return None
+        return self.chat_format.text(prompt, self.tokenizer)
 
     def render(self, request: GenerationRequest) -> str:
         """The exact text the model sees for ``request`` (written by ``--dump-prompts``): the prompt, wrapped in
-        the chat template for chat tasks when there is one (or the reference's own format for its models)."""
-        if request.chat and self.reference_format is not None:
-            from longbench.reference_models import chat_text
-
-            return chat_text(self.reference_format, request.prompt, self.tokenizer)
-        template = self.chat_template()
-        if not request.chat or template is None:
-            return request.prompt
-        from longbench.prompts import wrap_chat
-
-        return wrap_chat(request.prompt, self.tokenizer, template)
+        the chat format for chat tasks when there is one (or the reference's own format for its models)."""
+        wrapped = self.chat_text(request.prompt) if request.chat else None
+        return request.prompt if wrapped is None else wrapped
 
     def input_ids(self, request: GenerationRequest) -> list[int]:
         """The token ids the model receives for ``request`` (the text of :meth:`render`, encoded as the
         reference encodes it; ChatGLM3's chat input comes from its tokenizer as ids)."""
         from longbench.prompts import encode_model_input
 
-        if request.chat and self.reference_format is not None:
-            from longbench.reference_models import chat_ids
+        if request.chat and self.chat_format is not None and self.chat_format.wraps:
+            return self.chat_format.input_ids(request.prompt, self.tokenizer)
+        return encode_model_input(request.prompt, self.tokenizer, chat_wrapped=False)
 
-            return chat_ids(self.reference_format, request.prompt, self.tokenizer)
-        wrapped = request.chat and self.chat_template() is not None
-        return encode_model_input(self.render(request), self.tokenizer, chat_wrapped=wrapped)
+    def chat_template_tokens(self) -> int | None:
+        """Tokens the chat format adds to a chat prompt's own count: an empty prompt rendered and encoded, less
+        the special tokens the prompt's count already holds; None when not known here (no tokenizer)."""
+        if self.tokenizer is None:
+            return None
+        bare = len(self.tokenizer("", truncation=False).input_ids)
+        empty = GenerationRequest(
+            id="", task="", prompt="", chat=True, max_new_tokens=0, stop_at_newline=False
+        )
+        return max(0, len(self.input_ids(empty)) - bare)
+
+    def opens_thinking(self) -> bool:
+        """Whether the chat format ends the prompt with the opening think tag (the model then writes only the
+        thinking and ``CLOSE``); decided once, on an empty prompt."""
+        if self._opens_thinking is None:
+            text = self.chat_text("") if self.think_tags is not None else None
+            self._opens_thinking = text is not None and text.rstrip().endswith(self.think_tags[0])  # type: ignore[index]
+        return self._opens_thinking
 
     def clean_output(self, text: str) -> str:
         """A decoded answer after the reference's clean-up for its model (xgen, internlm); others unchanged."""
         from longbench.reference_models import clean_output
 
         return clean_output(self.reference_format, text)
+
+    def result(
+        self,
+        request: GenerationRequest,
+        output: str,
+        *,
+        reasoning: str | None = None,
+        finish_reason: str | None = None,
+        prompt_tokens: int | None = None,
+        generated_tokens: int | None = None,
+        thinking_tokens: int | None = None,
+    ) -> GenerationResult:
+        """The result of ``request`` from the model's decoded ``output``: the thinking split off at
+        ``think_tags`` (:func:`longbench.thinking.split_thinking`). ``reasoning`` is thinking a server already
+        returned apart (``reasoning_content``): it is kept, and ``output`` is the answer (its leading
+        whitespace removed, unless ``think_tags`` is None: outputs untouched)."""
+        if reasoning is not None:
+            split = split_thinking(output, self.think_tags)
+            thinking = "\n".join(part for part in (reasoning.strip(), split.thinking) if part) or None
+            answer = split.answer if self.think_tags is None else split.answer.lstrip()
+        else:
+            split = split_thinking(output, self.think_tags, opened=request.chat and self.opens_thinking())
+            thinking, answer = split.thinking, split.answer
+        return GenerationResult(
+            request,
+            answer,
+            None,
+            prompt_tokens=prompt_tokens,
+            generated_tokens=generated_tokens,
+            thinking=thinking,
+            finish_reason=finish_reason,
+            thinking_tokens=thinking_tokens,
+        )
 
     @abstractmethod
     def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:

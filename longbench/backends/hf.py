@@ -7,7 +7,13 @@ tokenizer.encode("\\n", add_special_tokens=False)[-1]]`` and ``min_length=contex
 tokens are decoded, special tokens skipped. Here prompts are sorted by length and generated in left-padded
 batches with an attention mask; each row is cut after its first stop token, which gives the tokens the
 one-at-a-time call would give (tested on the tiny model). A batch that runs out of memory is retried one
-sample at a time; a sample that still does not fit becomes a failed result.
+sample at a time; a sample that still does not fit becomes a failed result. The model and its batches run in
+:mod:`longbench.backends.hf_engine`; this module decides what they get and reads what comes back.
+
+A request with a positive temperature samples at that temperature and nothing else; one with a seed is
+generated alone from its own seeded generator, so its draw depends on nothing else in the run. A reasoning
+model's thinking is split from the decoded answer (:meth:`Backend.result`), and each result says whether it
+ended at a stop token or at ``max_new_tokens``.
 
 Where the model runs is decided by :func:`plan_placement` (a pure function): CPU, one GPU, one worker
 process per GPU (data parallel, see :mod:`longbench.backends.hf_workers`) when the model fits one GPU,
@@ -18,14 +24,26 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult
+from longbench.backends.chat import load_chat_model
+from longbench.backends.hf_engine import (
+    EngineSpec,
+    TokenEngine,
+    TokenJob,
+    cut_at_stop,  # noqa: F401 -- part of this module's interface, defined with the engine
+    decoding_settings,  # noqa: F401
+    is_out_of_memory,  # noqa: F401
+    load_model,
+    neutral_generation_config,  # noqa: F401
+)
 from longbench.errors import LongBenchError
+from longbench.thinking import DEFAULT_THINK_TAGS, ThinkTags, check_think_tags
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +73,6 @@ def require_torch() -> None:
     """Raise one line saying what to install when PyTorch is missing."""
     if not torch_available():
         raise LongBenchError(TORCH_MISSING)
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """True for a CUDA out-of-memory error (``torch.OutOfMemoryError`` or a RuntimeError saying so)."""
-    import torch
-
-    return isinstance(error, torch.OutOfMemoryError) or (
-        isinstance(error, RuntimeError) and "out of memory" in str(error)
-    )
 
 
 @dataclass(frozen=True)
@@ -171,182 +180,18 @@ def configure_cpu_threads() -> int:
     return torch.get_num_threads()
 
 
-@dataclass(frozen=True)
-class EngineSpec:
-    """Everything needed to load the model (picklable, sent to worker processes)."""
-
-    model: str
-    revision: str | None
-    dtype: str
-    attn_implementation: str | None  # None: transformers' own choice for the model
-    trust_remote_code: bool
+def finish_reason(output: Sequence[int], job: TokenJob, stops: set[int]) -> str:
+    """Why generation of ``output`` ended: "stop" at a stop token, "length" when the budget ran out first."""
+    if output and output[-1] in stops:
+        return "stop"
+    return "length" if len(output) >= job.max_new_tokens else "stop"
 
 
-@dataclass(frozen=True)
-class TokenJob:
-    """One prompt's token ids and its decoding budget; ``eos_ids`` None keeps the model's own EOS tokens."""
-
-    ids: tuple[int, ...]
-    max_new_tokens: int
-    eos_ids: tuple[int, ...] | None
-    min_new_tokens: int
-    temperature: float = 0.0  # 0: greedy (the reference); sampling only when a request asks for more
-
-
-def dtype_keyword() -> str:
-    """The ``from_pretrained`` keyword for the weights dtype: ``dtype`` from transformers 4.56, else
-    ``torch_dtype``."""
-    import transformers
-
-    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
-    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-
-
-def load_model(spec: EngineSpec, device: str | None, device_map: str | None = None) -> Any:
-    """The causal LM of ``spec`` in eval mode, loaded straight onto ``device`` (or spread by ``device_map``).
-
-    On a GPU the weights go directly to their device (``device_map={"": device}``, which needs accelerate;
-    without it they are loaded on the CPU and moved). The model's generation config is made neutral
-    (:func:`neutral_generation_config`), so nothing in its ``generation_config.json`` can change decoding.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    on_gpu = device is not None and device != "cpu"
-    if device_map is not None or on_gpu:
-        try:
-            import accelerate  # noqa: F401
-        except ImportError:
-            if device_map is not None:
-                raise LongBenchError(
-                    "the model does not fit one GPU; spreading it over several needs `pip install accelerate`"
-                ) from None
-            on_gpu = False  # load on the CPU, then move
-    options: dict[str, Any] = {
-        "revision": spec.revision,
-        dtype_keyword(): getattr(torch, spec.dtype),
-        "trust_remote_code": spec.trust_remote_code,
-        "device_map": device_map if device_map is not None else ({"": device} if on_gpu else None),
-    }
-    if spec.attn_implementation is not None:
-        options["attn_implementation"] = spec.attn_implementation
+def _checked_think_tags(tags: Any) -> ThinkTags | None:
     try:
-        model = AutoModelForCausalLM.from_pretrained(spec.model, **options)
-    except (ValueError, ImportError) as error:
-        if "attn_implementation" not in options:
-            raise
-        logger.warning(
-            "longbench: attention implementation %r failed to load (%s); using transformers' default",
-            spec.attn_implementation,
-            str(error).splitlines()[0] if str(error) else type(error).__name__,
-        )
-        del options["attn_implementation"]
-        model = AutoModelForCausalLM.from_pretrained(spec.model, **options)
-    if device_map is None and not on_gpu and device is not None and device != "cpu":
-        model.to(device)
-    model.generation_config = neutral_generation_config(model.generation_config)
-    return model.eval()
-
-
-_TOKEN_FIELDS: tuple[str, ...] = ("eos_token_id", "bos_token_id", "pad_token_id", "decoder_start_token_id")
-
-
-def neutral_generation_config(model_config: Any) -> Any:
-    """A ``GenerationConfig`` built from scratch: greedy, no temperature, top-k/p, repetition penalty or any
-    other logits processor, keeping only the model's special token ids (its EOS tokens end generation, as
-    in the reference). Transformers 4.50+ fill settings equal to the library defaults from the model's own
-    config, so the model's config itself is replaced by this one and the same is passed to ``generate``."""
-    from transformers import GenerationConfig
-
-    kept = {field: getattr(model_config, field, None) for field in _TOKEN_FIELDS}
-    return GenerationConfig(do_sample=False, num_beams=1, **{k: v for k, v in kept.items() if v is not None})
-
-
-def decoding_settings(job: TokenJob, pad: int) -> dict[str, Any]:
-    """``GenerationConfig`` settings for a batch of jobs like ``job``: greedy unless the request asked for a
-    positive temperature (then sampling at that temperature and nothing else)."""
-    settings: dict[str, Any] = {"max_new_tokens": job.max_new_tokens, "pad_token_id": pad}
-    if job.eos_ids is not None:
-        settings["eos_token_id"] = list(job.eos_ids)
-    if job.min_new_tokens:
-        settings["min_new_tokens"] = job.min_new_tokens
-    if job.temperature > 0:
-        settings.update(do_sample=True, temperature=job.temperature, top_k=0, top_p=1.0)
-    return settings
-
-
-def cut_at_stop(ids: Sequence[int], stop_ids: Sequence[int]) -> list[int]:
-    """``ids`` up to and including the first stop token (what generation of this row alone returns)."""
-    stops = set(stop_ids)
-    for position, token in enumerate(ids):
-        if token in stops:
-            return list(ids[: position + 1])
-    return list(ids)
-
-
-class TokenEngine:
-    """Greedy generation on token ids for batches of jobs that share their decoding settings."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        config = neutral_generation_config(model.generation_config)
-        model.generation_config = copy.deepcopy(config)
-        self.generation_config = config
-        eos = config.eos_token_id
-        self.default_eos: tuple[int, ...] = (
-            () if eos is None else tuple(eos if isinstance(eos, list) else [eos])
-        )
-
-    def run(self, jobs: Sequence[TokenJob]) -> list[list[int] | str]:
-        """New token ids per job (cut after the first stop token), or an error text when it did not fit."""
-        try:
-            return self._generate(jobs)
-        except Exception as error:  # noqa: BLE001 -- only out-of-memory is handled, anything else re-raised
-            if not is_out_of_memory(error):
-                raise
-            failed = f"out of memory on a batch of {len(jobs)}"
-        self._free_memory()  # outside the except block, so the error's frames no longer hold tensors
-        if len(jobs) == 1:
-            return [f"out of memory on a {len(jobs[0].ids)}-token prompt"]
-        return [self._run_alone(job, failed) for job in jobs]
-
-    def _run_alone(self, job: TokenJob, why: str) -> list[int] | str:
-        try:
-            return self._generate([job])[0]
-        except Exception as error:  # noqa: BLE001
-            if not is_out_of_memory(error):
-                raise
-        self._free_memory()
-        return f"out of memory on a {len(job.ids)}-token prompt (alone, after {why})"
-
-    def _free_memory(self) -> None:
-        import gc
-
-        import torch
-
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-    def _generate(self, jobs: Sequence[TokenJob]) -> list[list[int]]:
-        import torch
-
-        first = jobs[0]
-        width = max(len(job.ids) for job in jobs)
-        pad = first.eos_ids[0] if first.eos_ids else (self.default_eos[0] if self.default_eos else 0)
-        rows = [[pad] * (width - len(job.ids)) + list(job.ids) for job in jobs]
-        mask = [[0] * (width - len(job.ids)) + [1] * len(job.ids) for job in jobs]
-        device = self.model.device
-        config = copy.deepcopy(self.generation_config)
-        config.update(**decoding_settings(first, pad))
-        with torch.inference_mode():
-            output = self.model.generate(
-                input_ids=torch.tensor(rows, device=device),
-                attention_mask=torch.tensor(mask, device=device),
-                generation_config=config,
-            )
-        stops = first.eos_ids if first.eos_ids is not None else self.default_eos
-        return [cut_at_stop(row[width:].tolist(), stops) for row in output]
+        return check_think_tags(tags)
+    except ValueError as error:
+        raise LongBenchError(str(error)) from None
 
 
 def _gpu_memory() -> list[int]:
@@ -418,19 +263,15 @@ def _context_window(config: Any) -> int | None:
     return None
 
 
-def _load_tokenizer_and_config(model: str, revision: str | None, trust_remote_code: bool) -> tuple[Any, Any]:
-    """The tokenizer and config of ``model`` (a hub id or a local directory), or one line saying why not."""
-    from transformers import AutoConfig, AutoTokenizer
+def _load_config(model: str, revision: str | None, trust_remote_code: bool) -> Any:
+    """The config of ``model`` (a hub id or a local directory), or one line saying why not."""
+    from transformers import AutoConfig
 
-    options = {"revision": revision, "trust_remote_code": trust_remote_code}
-    local = Path(model).expanduser()
-    if (local.is_absolute() or model.startswith((".", "~"))) and not local.is_dir():
-        raise LongBenchError(f"model directory {model!r} does not exist")
     from longbench.hub_access import from_hub
 
+    options = {"revision": revision, "trust_remote_code": trust_remote_code}
     try:
-        tokenizer = from_hub(AutoTokenizer.from_pretrained, model, "tokenizer", **options)
-        return tokenizer, from_hub(AutoConfig.from_pretrained, model, "config", **options)
+        return from_hub(AutoConfig.from_pretrained, model, "config", **options)
     except OSError as error:
         raise LongBenchError(f"cannot load model {model!r}: {str(error).splitlines()[0]}") from None
 
@@ -451,35 +292,26 @@ class TransformersBackend(Backend):
         trust_remote_code: bool = False,
         attn_implementation: str | None = None,
         revision: str | None = None,
-        chat_template_kwargs: dict[str, Any] | None = None,
+        chat_template_kwargs: Mapping[str, Any] | None = None,
+        think_tags: ThinkTags | None = DEFAULT_THINK_TAGS,
     ) -> None:
-        from longbench.prompts import chat_template_from_option
-
         if batch_size < 1:
             raise LongBenchError(f"--batch-size must be at least 1, got {batch_size}")
-        from longbench.reference_models import resolve_reference_model
-
-        resolved_model = resolve_reference_model(model, chat_template, trust_remote_code)
-        self.reference_format = resolved_model.chat_format
-        self.tokenizer, self.config = _load_tokenizer_and_config(
-            resolved_model.load, revision, trust_remote_code
+        self.think_tags = _checked_think_tags(think_tags)
+        loaded = load_chat_model(
+            model,
+            chat_template=chat_template,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            template_kwargs=chat_template_kwargs,
         )
+        self.tokenizer, self.chat_format = loaded.tokenizer, loaded.chat
+        self.config = _load_config(loaded.load, revision, trust_remote_code)
         self.model_id = model
         self.batch_size = batch_size
-        self.chat_template_option = chat_template
-        self.chat_template_kwargs = (
-            chat_template_kwargs  # extra chat template variables (--chat-template-kwargs)
-        )
-        self._template = (
-            None
-            if self.reference_format is not None
-            else chat_template_from_option(chat_template, self.tokenizer)
-        )
         if not torch_available():  # the tokenizer alone: enough for --dump-prompts, not for generating
             self.placement = Placement("cpu", ("cpu",))
-            self.spec = EngineSpec(
-                resolved_model.load, revision, "float32", attn_implementation, trust_remote_code
-            )
+            self.spec = EngineSpec(loaded.load, revision, "float32", attn_implementation, trust_remote_code)
             self.attn_used = None
             self.cpu_threads = None
             self._engine = None
@@ -495,7 +327,7 @@ class TransformersBackend(Backend):
             logger.warning("longbench: %s", probe.notice)
         self.placement = plan_placement(device, probe.weight_bytes if on_gpu else None, gpus)
         self.spec = EngineSpec(
-            model=resolved_model.load,
+            model=loaded.load,
             revision=revision,
             dtype=resolve_dtype(dtype, self.placement),
             attn_implementation=requested if probe.notice is None else None,
@@ -510,11 +342,6 @@ class TransformersBackend(Backend):
     def context_window(self) -> int | None:
         return _context_window(self.config)
 
-    def chat_template(self) -> str | None:
-        if self.reference_format is not None:  # hashed into run.json: names the reference's own format
-            return f"longbench reference chat format: {self.reference_format}"
-        return self._template
-
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.name,
@@ -528,11 +355,15 @@ class TransformersBackend(Backend):
             "batch_size": self.batch_size,
             "cpu_threads": self.cpu_threads,
             "batch_invariant": batch_invariant(self.placement, self.spec.dtype, self.batch_size),
-            "chat_template": self.chat_template_option,
-            "reference_chat_format": self.reference_format,
-            "chat_template_kwargs": self.chat_template_kwargs,
+            **self.chat_format.describe(),
+            "think_tags": list(self.think_tags) if self.think_tags else None,
             "trust_remote_code": self.spec.trust_remote_code,
-            "decoding": "greedy; the model's generation_config.json is not used except its special token ids",
+            "decoding": {
+                "temperature": "each request's (run.json temperature; 0 or absent: greedy)",
+                "sampling": "at that temperature alone (no top-k, top-p or penalty); a seeded request is "
+                "generated alone from its own seed",
+                "generation_config": "not used, except the model's special token ids",
+            },
         }
 
     @property
@@ -544,12 +375,12 @@ class TransformersBackend(Backend):
     def job(self, request: GenerationRequest) -> TokenJob:
         """The token ids and decoding budget for ``request``, as the reference builds them."""
         ids = self.input_ids(request)
-        temperature = request.temperature
+        temperature, seed = request.temperature, request.seed
         if not request.stop_at_newline:
-            return TokenJob(tuple(ids), request.max_new_tokens, None, 0, temperature)
+            return TokenJob(tuple(ids), request.max_new_tokens, None, 0, temperature, seed)
         newline = self.tokenizer.encode("\n", add_special_tokens=False)[-1]
         return TokenJob(
-            tuple(ids), request.max_new_tokens, (self.tokenizer.eos_token_id, newline), 1, temperature
+            tuple(ids), request.max_new_tokens, (self.tokenizer.eos_token_id, newline), 1, temperature, seed
         )
 
     def batches(
@@ -573,7 +404,8 @@ class TransformersBackend(Backend):
                 last[0][1].eos_ids,
                 last[0][1].temperature,
             ) == (job.max_new_tokens, job.eos_ids, job.temperature)
-            if same and last is not None and len(last) < self.batch_size:
+            alone = job.seeded or (last is not None and last[0][1].seeded)  # its own generator: batch of 1
+            if same and not alone and last is not None and len(last) < self.batch_size:
                 last.append((request, job))
             else:
                 out.append([(request, job)])
@@ -603,7 +435,22 @@ class TransformersBackend(Backend):
         if isinstance(output, str):
             return GenerationResult.failure(request, output)
         text = self.clean_output(self.tokenizer.decode(output, skip_special_tokens=True))
-        return GenerationResult(request, text, None, len(job.ids), len(output))
+        return self.result(
+            request,
+            text,
+            finish_reason=finish_reason(output, job, self._engine_stops(job)),
+            prompt_tokens=len(job.ids),
+            generated_tokens=len(output),
+        )
+
+    def _engine_stops(self, job: TokenJob) -> set[int]:
+        """The tokens that end ``job``'s generation: its own, else the model's and the tokenizer's EOS tokens."""
+        if job.eos_ids is not None:
+            return set(job.eos_ids)
+        stops: set[int] = set()
+        for eos in (getattr(self.config, "eos_token_id", None), self.tokenizer.eos_token_id):
+            stops.update(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        return stops
 
     def _local_engine(self) -> TokenEngine:
         require_torch()

@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from longbench.backends.hf import EngineSpec, TokenEngine, TokenJob, load_model
+from longbench.backends.hf_engine import EngineSpec, TokenEngine, TokenJob, load_model
 from longbench.errors import LongBenchError
 
 _POLL_SECONDS = 1.0

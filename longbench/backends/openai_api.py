@@ -1,9 +1,11 @@
 """Generation through any OpenAI-compatible HTTP API (OpenAI, ``vllm serve``, ...), many requests in flight.
 
 Chat tasks go to ``/v1/chat/completions`` (the prompt as the single user message), the six completion-style
-tasks to ``/v1/completions`` (the raw prompt). Decoding is greedy (temperature 0) with the task's token budget;
-samsum also stops at ``"\\n"``. Requests are spread over one or more base URLs (least loaded first, ties in
-turn) and retried by our own policy: exponential backoff with full jitter on connection errors, timeouts,
+tasks to ``/v1/completions`` (the raw prompt). Decoding is at the request's temperature (0: greedy) with its
+token budget, and every request carries the neutral sampling fields of :mod:`server_decoding` so that the
+server's own defaults cannot change it; samsum also stops at ``"\\n"``. A reasoning model's thinking
+(``reasoning_content``, or tags in the text) is kept apart from the answer. Requests are spread over one or
+more base URLs (least loaded first, ties in turn) and retried by our own policy: exponential backoff with full jitter on connection errors, timeouts,
 408/409/429/5xx answers (``Retry-After`` honoured) and malformed bodies. A sample that still fails comes back
 as a failed :class:`GenerationResult`; 401/403/404 stop the run. The API key is read from an environment
 variable and never printed, logged or written anywhere.
@@ -19,14 +21,16 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult, TokenizerLike
+from longbench.backends.server_decoding import NeutralDecoding
 from longbench.errors import LongBenchError
+from longbench.thinking import DEFAULT_THINK_TAGS, ThinkTags, check_think_tags
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_BASE_DELAY_ENV = "LONGBENCH_RETRY_BASE_DELAY"  # seconds; the first retry waits up to this long
@@ -40,6 +44,14 @@ _FATAL_STATUS = frozenset({401, 403, 404})
 REFUSALS_TO_STOP = 5  # identical non-retryable errors (4xx but 408/409/429) that stop the run
 TOKEN_LIMIT_PARAMETERS: tuple[str, ...] = ("max_tokens", "max_completion_tokens")
 _RETRY_STATUS = frozenset({408, 409, 429})
+_MAX_ADAPTATIONS = 2  # neutral decoding fields changed for a refusal: top_k's value, then all dropped
+# body fields the openai client takes as arguments; any other goes in its ``extra_body``
+_COMPLETION_CLIENT_FIELDS = frozenset(
+    {"model", "prompt", "temperature", "max_tokens", "stop", "top_p", "seed"}
+)
+_CHAT_CLIENT_FIELDS = frozenset(
+    {"model", "messages", "temperature", "max_tokens", "max_completion_tokens", "stop", "top_p", "seed"}
+)
 
 
 class MalformedResponse(Exception):
@@ -164,11 +176,10 @@ class OpenAIBackend(Backend):
         retry_base_delay: float | None = None,
         token_limit_parameter: str = "max_tokens",
         send_temperature: bool = True,
-        chat_template_kwargs: dict[str, Any] | None = None,
+        chat_template_kwargs: Mapping[str, Any] | None = None,
+        think_tags: ThinkTags | None = DEFAULT_THINK_TAGS,
+        neutral_decoding: bool = True,
     ) -> None:
-        self.chat_template_kwargs = (
-            chat_template_kwargs  # extra chat template variables (--chat-template-kwargs)
-        )
         if concurrency < 1:
             raise LongBenchError(f"--concurrency must be at least 1, got {concurrency}")
         if request_timeout <= 0:
@@ -196,6 +207,12 @@ class OpenAIBackend(Backend):
         self.max_retries = max_retries
         self.retry_base_delay = _retry_base_delay(retry_base_delay)
         self.tokenizer_spec = tokenizer or model
+        self.chat_template_kwargs = _checked_template_kwargs(chat_template_kwargs)
+        try:
+            self.think_tags = check_think_tags(think_tags)
+        except ValueError as error:
+            raise LongBenchError(str(error)) from None
+        self.decoding = NeutralDecoding(enabled=neutral_decoding)
         _import_openai()  # fail now, clearly, when the optional dependency is missing
         self._refusals: Counter[str] = Counter()  # identical non-retryable errors, to stop a doomed run
         self.tokenizer = load_tokenizer(self.tokenizer_spec)
@@ -225,7 +242,18 @@ class OpenAIBackend(Backend):
         body[self.token_limit_parameter] = request.max_new_tokens
         if request.stop_at_newline:
             body["stop"] = ["\n"]
+        body.update(self._decoding_fields(request, chat=path == CHAT_PATH))
         return path, body
+
+    def _decoding_fields(self, request: GenerationRequest, chat: bool) -> dict[str, Any]:
+        """The fields beyond prompt and budget: the neutral sampling settings (:mod:`server_decoding`), the
+        call's seed, and the chat template's switches (chat requests only)."""
+        fields = self.decoding.fields()
+        if request.seed is not None:
+            fields["seed"] = request.seed
+        if chat and self.chat_template_kwargs:
+            fields["chat_template_kwargs"] = dict(self.chat_template_kwargs)
+        return fields
 
     def render(self, request: GenerationRequest) -> str:
         path, body = self.request_body(request)
@@ -235,23 +263,58 @@ class OpenAIBackend(Backend):
         return {
             "backend": self.name,
             "model": self.model,
-            "chat_template_kwargs": self.chat_template_kwargs,
             "base_urls": [redact_url(url) for url in self.base_urls],
             "endpoints": {
                 "chat_tasks": "/v1" + CHAT_PATH,
                 "completion_tasks": "/v1" + (CHAT_PATH if self.completion_tasks_as_chat else COMPLETION_PATH),
             },
-            "decoding": {
-                "temperature": 0 if self.send_temperature else "not sent (the server's default)",
-                self.token_limit_parameter: "task max_new_tokens",
-                "samsum_stop": ["\n"],
-            },
+            "decoding": self._describe_decoding(),
+            "decoding_neutral": self.send_temperature and self.decoding.neutral,
+            "chat_template_kwargs": dict(self.chat_template_kwargs),
+            "think_tags": list(self.think_tags) if self.think_tags else None,
             "tokenizer": self.tokenizer_spec,
             "api_key_env": self.api_key_env,  # the variable's name, never its value
             "concurrency": self.concurrency,
             "request_timeout_s": self.request_timeout,
             "max_retries": self.max_retries,
         }
+
+    def _describe_decoding(self) -> dict[str, Any]:
+        """The decoding fields as sent: the temperature is each request's (run.json ``temperature``)."""
+        return {
+            "temperature": "each request's (run.json temperature; 0 or absent: greedy)"
+            if self.send_temperature
+            else "not sent (the server's default)",
+            self.token_limit_parameter: "each request's max_new_tokens",
+            "samsum_stop": ["\n"],
+            "seed": "each request's when set",
+            **self.decoding.describe(),
+        }
+
+    def chat_text(self, prompt: str) -> str | None:
+        """``prompt`` in the tokenizer's own chat template, as a server serving the same model renders it
+        (None when the tokenizer has none, e.g. tiktoken): used to count the template's tokens and to see
+        whether it opens the thinking tag."""
+        from longbench.prompts import chat_template_from_option, wrap_chat
+
+        if not getattr(self.tokenizer, "chat_template", None):
+            return None
+        template = chat_template_from_option("tokenizer", self.tokenizer)
+        try:
+            return wrap_chat(prompt, self.tokenizer, template, self.chat_template_kwargs)
+        except Exception:  # noqa: BLE001 -- a template this side cannot render: the server's is then unknown
+            return None
+
+    def chat_template_tokens(self) -> int | None:
+        """Tokens the server's chat template adds, counted with the tokenizer's own template (None when it
+        has none)."""
+        from longbench.prompts import encode_model_input
+
+        wrapped = self.chat_text("")
+        if wrapped is None:
+            return None
+        bare = len(self.tokenizer("", truncation=False).input_ids)  # type: ignore[misc]
+        return max(0, len(encode_model_input(wrapped, self.tokenizer, chat_wrapped=True)) - bare)  # type: ignore[arg-type]
 
     # -- the event loop thread ----------------------------------------------------------------------------
 
@@ -359,7 +422,6 @@ class OpenAIBackend(Backend):
             emit(None)
 
     async def _generate_one(self, request: GenerationRequest, stopping: asyncio.Event) -> GenerationResult:
-        path, body = self.request_body(request)
         failure = _Failure("not attempted", retryable=False)
         endpoint: _Endpoint | None = None
         for attempt in range(self.max_retries + 1):
@@ -370,7 +432,7 @@ class OpenAIBackend(Backend):
             endpoint.in_flight += 1
             self.stats["attempts"] += 1
             try:
-                result = await self._send(endpoint, path, body, request)
+                result = await self._send_adapted(endpoint, request)
             except Exception as error:
                 failure = self._classify(error, endpoint)
             else:
@@ -388,21 +450,46 @@ class OpenAIBackend(Backend):
         tries = attempt + 1
         return GenerationResult.failure(request, self._scrub(f"{failure.message} (after {tries} attempts)"))
 
+    async def _send_adapted(self, endpoint: _Endpoint, request: GenerationRequest) -> GenerationResult:
+        """Send ``request``; when the server refuses one of the neutral decoding fields, send it again at
+        once as :class:`NeutralDecoding` adapts them (at most twice a run: ``top_k``, then all of them)."""
+        openai = _import_openai()
+        adapted = 0
+        while True:
+            path, body = self.request_body(request)
+            try:
+                return await self._send(endpoint, path, body, request)
+            except openai.APIStatusError as error:
+                # any status: llama-cpp-python answers a field it refuses with HTTP 500
+                if adapted == _MAX_ADAPTATIONS or not self.decoding.adapt(str(error), body):
+                    raise
+            adapted += 1
+            self.stats["decoding fields adapted to a refusal"] += 1
+
     async def _send(
         self, endpoint: _Endpoint, path: str, body: dict[str, Any], request: GenerationRequest
     ) -> GenerationResult:
-        if path == CHAT_PATH:
-            response = await endpoint.client.chat.completions.create(**body)
-        else:
-            response = await endpoint.client.completions.create(**body)
-        text = _response_text(response, chat=path == CHAT_PATH)
+        chat = path == CHAT_PATH
+        known = _CHAT_CLIENT_FIELDS if chat else _COMPLETION_CLIENT_FIELDS
+        arguments = {key: value for key, value in body.items() if key in known}
+        extra = {key: value for key, value in body.items() if key not in known}
+        create = endpoint.client.chat.completions.create if chat else endpoint.client.completions.create
+        response = await create(**arguments, extra_body=extra or None)
+        return self._result_of(request, response, chat)
+
+    def _result_of(self, request: GenerationRequest, response: Any, chat: bool) -> GenerationResult:
+        """The result of a completion response: the answer, the thinking apart, the finish reason and usage."""
+        text = _response_text(response, chat=chat)
         usage = getattr(response, "usage", None)
-        return GenerationResult(
-            request=request,
-            text=text,
-            error=None,
+        details = getattr(usage, "completion_tokens_details", None)
+        return self.result(
+            request,
+            text,
+            reasoning=_reasoning_text(response) if chat else None,
+            finish_reason=getattr(response.choices[0], "finish_reason", None),
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             generated_tokens=getattr(usage, "completion_tokens", None),
+            thinking_tokens=getattr(details, "reasoning_tokens", None),
         )
 
     def _stop_if_refused_again(self, message: str) -> None:
@@ -513,6 +600,23 @@ def _response_text(response: Any, chat: bool) -> str:
         content = getattr(message, "content", None)
         return "" if content is None else _require_str(content)
     return _require_str(getattr(choice, "text", None))
+
+
+def _reasoning_text(response: Any) -> str | None:
+    """The thinking a server returned apart from the answer (``reasoning_content``, or ``reasoning`` as some
+    servers name it); None when there is none."""
+    message = getattr(response.choices[0], "message", None)
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(message, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _checked_template_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    from longbench.backends.chat import check_template_kwargs
+
+    return check_template_kwargs(kwargs)
 
 
 def _require_str(value: Any) -> str:

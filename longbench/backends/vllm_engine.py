@@ -4,8 +4,8 @@ Requests are pulled from the runner's iterable as the engine has room (``IN_FLIG
 its scheduler's batches full) and each finished request is yielded, hence written, at once: a crash loses only
 what was in flight. Prefix caching is on.
 
-The model input is built exactly as the transformers backend builds it (same chat template option, same
-token ids from :func:`longbench.prompts.encode_model_input`) and handed to vLLM as token ids, so both engines
+The model input is built exactly as the transformers backend builds it (the same chat format, with the same
+``chat_template_kwargs``, from :mod:`longbench.backends.chat`) and handed to vLLM as token ids, so both engines
 see identical inputs; for the reference's eight models that is the reference's own chat format. Decoding is
 greedy (temperature 0, no repetition penalty: vLLM would otherwise take the model's generation_config.json,
 which can ask for sampling), unless a request asks for a positive temperature; the model's EOS tokens end
@@ -22,12 +22,13 @@ needs a GPU. For several nodes, run ``vllm serve`` on a Ray cluster and use the 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult
 from longbench.errors import LongBenchError
+from longbench.thinking import DEFAULT_THINK_TAGS, ThinkTags, check_think_tags
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def sampling_settings(request: GenerationRequest, newline_id: int) -> dict[str, 
     if request.stop_at_newline:
         settings["stop_token_ids"] = [newline_id]
         settings["min_tokens"] = 1
+    if request.seed is not None:
+        settings["seed"] = request.seed
     return settings
 
 
@@ -128,40 +131,33 @@ class VLLMBackend(Backend):
         dtype: str = "auto",
         chat_template: str = "auto",
         revision: str | None = None,
-        chat_template_kwargs: dict[str, Any] | None = None,
+        chat_template_kwargs: Mapping[str, Any] | None = None,
+        think_tags: ThinkTags | None = DEFAULT_THINK_TAGS,
     ) -> None:
-        self.chat_template_kwargs = (
-            chat_template_kwargs  # extra chat template variables (--chat-template-kwargs)
-        )
         self.vllm = _import_vllm()
-        from transformers import AutoTokenizer
-
-        from longbench.hub_access import from_hub
-        from longbench.prompts import chat_template_from_option
-        from longbench.reference_models import resolve_reference_model
+        from longbench.backends.chat import load_chat_model
 
         if tensor_parallel_size < 1:
             raise LongBenchError(f"--tensor-parallel-size must be at least 1, got {tensor_parallel_size}")
-        resolved = resolve_reference_model(model, chat_template, trust_remote_code)
-        self.reference_format = resolved.chat_format
-        options = {"revision": revision, "trust_remote_code": trust_remote_code}
         try:
-            self.tokenizer = from_hub(AutoTokenizer.from_pretrained, resolved.load, "tokenizer", **options)
-        except OSError as error:
-            raise LongBenchError(f"cannot load model {model!r}: {str(error).splitlines()[0]}") from None
-        self.load_id = resolved.load
+            self.think_tags = check_think_tags(think_tags)
+        except ValueError as error:
+            raise LongBenchError(str(error)) from None
+        loaded = load_chat_model(
+            model,
+            chat_template=chat_template,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
+            template_kwargs=chat_template_kwargs,
+        )
+        self.tokenizer, self.chat_format = loaded.tokenizer, loaded.chat
+        self.load_id = loaded.load
         self.model_id = model
         self.revision = revision
         self.tensor_parallel_size = tensor_parallel_size
         self.max_model_len = max_model_len
         self.trust_remote_code = trust_remote_code
         self.dtype = dtype
-        self.chat_template_option = chat_template
-        self._template = (
-            None
-            if self.reference_format is not None
-            else chat_template_from_option(chat_template, self.tokenizer)
-        )
         self._newline = newline_token_id(self.tokenizer)
         self._llm: Any = None
 
@@ -186,26 +182,27 @@ class VLLMBackend(Backend):
             return self.max_model_len
         return int(self._engine().llm_engine.model_config.max_model_len)
 
-    def chat_template(self) -> str | None:
-        if self.reference_format is not None:  # hashed into run.json: names the reference's own format
-            return f"longbench reference chat format: {self.reference_format}"
-        return self._template
-
     def describe(self) -> dict[str, Any]:
         return {
             "backend": self.name,
             "model": self.model_id,
-            "chat_template_kwargs": self.chat_template_kwargs,
             "revision": self.revision,
             "vllm_version": getattr(self.vllm, "__version__", None),
             "dtype": self.dtype,
             "tensor_parallel_size": self.tensor_parallel_size,
             "max_model_len": self.max_model_len,
             "enable_prefix_caching": True,
-            "chat_template": self.chat_template_option,
+            **self.chat_format.describe(),
+            "think_tags": list(self.think_tags) if self.think_tags else None,
             "trust_remote_code": self.trust_remote_code,
-            "reference_chat_format": self.reference_format,
-            "decoding": {"temperature": 0.0, "repetition_penalty": 1.0},
+            "decoding": {
+                "temperature": "each request's (run.json temperature; 0 or absent: greedy)",
+                "top_p": 1.0,
+                "top_k": -1,
+                "repetition_penalty": 1.0,
+                "seed": "each request's when set (SamplingParams.seed)",
+                "generation_config": "vllm (the model's generation_config.json is not used)",
+            },
             "batch_invariant": False,  # vLLM batches continuously: outputs may depend on what runs together
         }
 
@@ -247,7 +244,13 @@ class VLLMBackend(Backend):
             completion = output.outputs[0]
             ids = generated_ids(completion.token_ids, getattr(completion, "stop_reason", None))
             text = self.clean_output(self.tokenizer.decode(ids, skip_special_tokens=True))
-            yield GenerationResult(job.request, text, None, len(job.prompt_ids), len(ids))
+            yield self.result(
+                job.request,
+                text,
+                finish_reason=getattr(completion, "finish_reason", None),
+                prompt_tokens=len(job.prompt_ids),
+                generated_tokens=len(ids),
+            )
         yield from too_long
 
     def close(self) -> None:

@@ -12,9 +12,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from longbench.backends.base import TokenizerLike
 from longbench.errors import InputError, LongBenchError
 from longbench.resources import data_json, data_text
+from longbench.tokenization import TokenizerLike
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +120,19 @@ def uses_tiktoken(model: str) -> bool:
     return "gpt" in model or "o1" in model
 
 
-def resolve_window(model: str, override: int | None, context_window: int | None) -> tuple[int, str | None]:
-    """``L``: ``--max-length`` as given (a warning above the model's window); else the reference's v2 table
-    by name; else 120,000 capped to the model's window, with a notice."""
+def resolve_window(
+    model: str,
+    override: int | None,
+    context_window: int | None,
+    *,
+    new_tokens: int = 0,
+    template_tokens: int | None = None,
+) -> tuple[int, str | None]:
+    """``L``, the prompt budget: ``--max-length`` as given (a warning above the model's window); else the
+    reference's v2 table by name; else the reference's 120,000 where it fits the model's window with the
+    call's ``new_tokens`` (its answer budget and any thinking budget) and the chat template's own
+    ``template_tokens`` (:meth:`longbench.backends.base.Backend.chat_template_tokens`); else the window less
+    both, with a notice saying so."""
     name = model.rstrip("/").rsplit("/", 1)[-1]
     if override is not None:
         if context_window is not None and override > context_window:
@@ -131,12 +141,21 @@ def resolve_window(model: str, override: int | None, context_window: int | None)
     table: dict[str, int] = data_json("v2/model2maxlen.json")
     if name in table:
         return table[name], None
-    if context_window is not None and context_window < DEFAULT_WINDOW:
-        return context_window, (
-            f"LongBench v2 window for {model!r}: {context_window} tokens (the reference's 120,000 capped to the "
-            "model's window); pass --max-length to change it"
+    around = new_tokens + (template_tokens or 0)
+    if context_window is None or context_window >= DEFAULT_WINDOW + around:
+        return DEFAULT_WINDOW, None
+    window = context_window - around
+    template = "unknown" if template_tokens is None else str(template_tokens)
+    parts = f"{context_window} - {new_tokens} new tokens - {template} chat template tokens"
+    if window < 1:
+        raise LongBenchError(
+            f"the context window of {model!r} leaves no room for a LongBench v2 prompt ({parts}); "
+            "set max_length (--max-length)"
         )
-    return DEFAULT_WINDOW, None
+    return window, (
+        f"LongBench v2 window for {model!r}: {window} tokens (the reference's 120,000 capped to the model's "
+        f"window: {parts}); pass --max-length to change it"
+    )
 
 
 def api_model_name(model: str) -> str:
