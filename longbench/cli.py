@@ -188,8 +188,16 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=600.0,
         metavar="S",
-        help="openai: seconds one attempt may wait on the server (to connect, send, or for each read) "
+        help="openai: seconds one attempt may take in all (connecting, sending and the whole answer) "
         "before it is retried (default 600)",
+    )
+    group.add_argument(
+        "--unreachable-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="openai: stop the run (keeping every prediction) when no request has reached the server for S "
+        "seconds; a server back within S is used again (default 120)",
     )
     group.add_argument(
         "--max-retries", type=int, default=6, metavar="N", help="openai: retries per sample (default 6)"
@@ -239,6 +247,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "max_retries": args.max_retries,
             "token_limit_parameter": args.token_limit_parameter,
             "send_temperature": not args.omit_temperature,
+            "unreachable_timeout": args.unreachable_timeout,
         }
     if args.backend == "vllm":
         return {

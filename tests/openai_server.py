@@ -60,6 +60,7 @@ class ServerConfig:
     unsupported: tuple[
         str, ...
     ] = ()  # body fields answered with HTTP 400 "Unsupported parameter" (as o1 does)
+    drip_seconds: float = 0.0  # when set, every answer's body is sent one byte per this many seconds
     counters: Counter[str] = field(default_factory=Counter)
 
 
@@ -156,7 +157,25 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(config.slow_seconds)
+        if config.drip_seconds:
+            self._drip(json.dumps(_completion_body(path, body, prompt)).encode("utf-8"), config.drip_seconds)
+            return
         self._send_json(200, _completion_body(path, body, prompt))
+
+    def _drip(self, data: bytes, seconds: float) -> None:
+        """Headers at once, then the body one byte every ``seconds`` (each read gets data in time)."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.flush()
+            for offset in range(len(data)):
+                self.wfile.write(data[offset : offset + 1])
+                self.wfile.flush()
+                time.sleep(seconds)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send_raw(status, json.dumps(payload).encode("utf-8"), headers)
@@ -193,8 +212,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, config: ServerConfig) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    allow_reuse_address = True  # a server restarted on the port of one just stopped (tests of outages)
+
+    def __init__(self, config: ServerConfig, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.config = config
         self.lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
@@ -226,13 +247,14 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAIServer(LoopbackServer):
     """The fake server, running in a background thread; use as a context manager.
 
-    ``url`` is the base URL to give a client (``http://127.0.0.1:PORT/v1``).
+    ``url`` is the base URL to give a client (``http://127.0.0.1:PORT/v1``); ``port`` binds a given port (to
+    bring a stopped server back where its clients look for it).
     """
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, port: int = 0, **config: Any) -> None:
         self.config = ServerConfig(**config)
         self._server: _Server
-        super().__init__(_Server(self.config), "openai-server")
+        super().__init__(_Server(self.config, port), "openai-server")
 
     @property
     def url(self) -> str:
@@ -257,8 +279,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--slow-seconds", type=float, default=5.0)
     parser.add_argument("--retry-after", default="1")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (default: any free one)")
     args = parser.parse_args()
     server = FakeOpenAIServer(
+        port=args.port,
         fault_rate=args.fault_rate,
         faults=tuple(kind for kind in args.faults.split(",") if kind),
         seed=args.seed,

@@ -7,6 +7,12 @@ turn) and retried by our own policy: exponential backoff with full jitter on con
 408/409/429/5xx answers (``Retry-After`` honoured) and malformed bodies. A sample that still fails comes back
 as a failed :class:`GenerationResult`; 401/403/404 stop the run. The API key is read from an environment
 variable and never printed, logged or written anywhere.
+
+Each attempt has one overall deadline (``request_timeout``: connecting, sending and the whole answer, so a
+server dripping a byte a second times out too). A server that refuses connections before any request has
+reached it stops the run at once (check ``--base-url``); one that stops accepting connections mid-run is
+waited for, without using up the samples' retries, until no request has reached any server for
+``unreachable_timeout`` seconds: then the run stops, keeping every prediction written.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from longbench.errors import LongBenchError
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_BASE_DELAY_ENV = "LONGBENCH_RETRY_BASE_DELAY"  # seconds; the first retry waits up to this long
 DEFAULT_RETRY_BASE_DELAY = 1.0
+UNREACHABLE_TIMEOUT_S = 120.0  # default: stop when no request has reached a server for this long
 MAX_RETRY_DELAY = 60.0  # cap of one backoff wait
 MAX_RETRY_AFTER = 300.0  # longest Retry-After we obey
 NO_KEY = "EMPTY"  # sent when no key is configured (local servers ignore it)
@@ -95,7 +102,7 @@ def load_tokenizer(spec: str) -> TokenizerLike:
     except Exception as error:  # transformers raises many kinds (OSError, ValueError, HTTP errors)
         raise LongBenchError(
             f"cannot load tokenizer {spec!r} ({type(error).__name__}); pass --tokenizer with a Hugging Face "
-            "id or local path, or tiktoken:<encoding> for OpenAI models"
+            "id or local path"
         ) from error
 
 
@@ -144,6 +151,7 @@ class _Failure:
     message: str
     retryable: bool
     retry_after: float | None = None
+    unreachable: bool = False  # the connection was refused or the host unknown: no server was reached
 
 
 class OpenAIBackend(Backend):
@@ -164,7 +172,10 @@ class OpenAIBackend(Backend):
         retry_base_delay: float | None = None,
         token_limit_parameter: str = "max_tokens",
         send_temperature: bool = True,
+        unreachable_timeout: float = UNREACHABLE_TIMEOUT_S,
     ) -> None:
+        if unreachable_timeout <= 0:
+            raise LongBenchError(f"--unreachable-timeout must be positive, got {unreachable_timeout}")
         if concurrency < 1:
             raise LongBenchError(f"--concurrency must be at least 1, got {concurrency}")
         if request_timeout <= 0:
@@ -192,9 +203,12 @@ class OpenAIBackend(Backend):
         self.max_retries = max_retries
         self.retry_base_delay = _retry_base_delay(retry_base_delay)
         self.tokenizer_spec = tokenizer or model
+        self.unreachable_timeout = float(unreachable_timeout)
         _import_openai()  # fail now, clearly, when the optional dependency is missing
         self._refusals: Counter[str] = Counter()  # identical non-retryable errors, to stop a doomed run
-        self.tokenizer = load_tokenizer(self.tokenizer_spec)
+        self.tokenizer = _api_tokenizer(self.tokenizer_spec)
+        self._last_contact: float | None = None  # monotonic time of the last answer from any server
+        self._refused_first: set[str] = set()  # endpoints that refused a connection before any answer
         self.stats: Counter[str] = Counter()  # attempts, successes, failures and retries by reason
         self._rng = random.Random()
         self._endpoints: list[_Endpoint] = []
@@ -357,15 +371,17 @@ class OpenAIBackend(Backend):
         path, body = self.request_body(request)
         failure = _Failure("not attempted", retryable=False)
         endpoint: _Endpoint | None = None
-        for attempt in range(self.max_retries + 1):
+        attempt = retries = 0
+        while True:
             if attempt:
                 delay = backoff_delay(attempt - 1, self.retry_base_delay, failure.retry_after, self._rng)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._bounded_wait(delay) if failure.unreachable else delay)
+            attempt += 1
             endpoint = self._pick(avoid=endpoint)
             endpoint.in_flight += 1
             self.stats["attempts"] += 1
             try:
-                result = await self._send(endpoint, path, body, request)
+                result = await self._attempt(endpoint, path, body, request)
             except Exception as error:
                 failure = self._classify(error, endpoint)
             else:
@@ -373,15 +389,61 @@ class OpenAIBackend(Backend):
                 return result
             finally:
                 endpoint.in_flight -= 1
-            if not failure.retryable:
+            if failure.unreachable:
+                self._stop_if_unreachable(endpoint)
+            elif not failure.retryable:
                 self._stop_if_refused_again(failure.message)
             if not failure.retryable or stopping.is_set():
                 break
+            if not failure.unreachable:  # waiting for a server that went away uses up no retries
+                if retries >= self.max_retries:
+                    break
+                retries += 1
             self.stats["retries"] += 1
             self.stats["retry: " + failure.message.split(":")[0]] += 1
         self.stats["failures"] += 1
-        tries = attempt + 1
-        return GenerationResult.failure(request, self._scrub(f"{failure.message} (after {tries} attempts)"))
+        return GenerationResult.failure(request, self._scrub(f"{failure.message} (after {attempt} attempts)"))
+
+    async def _attempt(
+        self, endpoint: _Endpoint, path: str, body: dict[str, Any], request: GenerationRequest
+    ) -> GenerationResult:
+        """One attempt under one overall deadline (the client's own timeout applies to each read only), noting
+        when a server answered at all."""
+        openai = _import_openai()
+        try:
+            result = await asyncio.wait_for(self._send(endpoint, path, body, request), self.request_timeout)
+        except (openai.APIStatusError, MalformedResponse, openai.APIResponseValidationError):
+            self._last_contact = time.monotonic()  # an answer, if not a usable one: the server is there
+            raise
+        self._last_contact = time.monotonic()
+        return result
+
+    def _bounded_wait(self, delay: float) -> float:
+        """``delay``, but not past the moment the unreachable server is given up on."""
+        if self._last_contact is None:
+            return delay
+        left = self._last_contact + self.unreachable_timeout - time.monotonic()
+        return max(0.0, min(delay, left + 0.01))
+
+    def _stop_if_unreachable(self, endpoint: _Endpoint) -> None:
+        """Raise :class:`FatalAPIError` when a refused connection means no request can get through: no server
+        has answered yet and every one refused (a wrong ``--base-url``), or none has answered for
+        ``unreachable_timeout`` seconds (the server went away and did not come back)."""
+        where = ", ".join(redact_url(e.url) for e in self._endpoints)
+        if self._last_contact is None:
+            self._refused_first.add(endpoint.url)
+            if len(self._refused_first) == len(self._endpoints):
+                raise FatalAPIError(
+                    f"cannot connect to {where} (connection refused or unknown host); check --base-url and "
+                    "that the server is running"
+                )
+            return
+        silent = time.monotonic() - self._last_contact
+        if silent >= self.unreachable_timeout:
+            raise FatalAPIError(
+                f"no request has reached {where} for {silent:.0f} s (connection refused); stopped, every "
+                "prediction written is kept: run the same command again when the server is back"
+            )
 
     async def _send(
         self, endpoint: _Endpoint, path: str, body: dict[str, Any], request: GenerationRequest
@@ -417,11 +479,12 @@ class OpenAIBackend(Backend):
         openai = _import_openai()
 
         where = redact_url(endpoint.url)
-        if isinstance(error, openai.APITimeoutError):
-            return _Failure(f"timeout: no answer from {where} within {self.request_timeout:g} s", True)
+        if isinstance(error, (openai.APITimeoutError, asyncio.TimeoutError)):
+            return _Failure(f"timeout: no whole answer from {where} within {self.request_timeout:g} s", True)
         if isinstance(error, openai.APIConnectionError):
             cause = error.__cause__ or error
-            return _Failure(f"connection error: {where}: {type(cause).__name__}", True)
+            refused = type(cause).__name__ == "ConnectError"  # httpx: refused, unknown host, unroutable
+            return _Failure(f"connection error: {where}: {type(cause).__name__}", True, unreachable=refused)
         if isinstance(error, openai.APIStatusError):
             status = error.status_code
             detail = self._scrub(str(error))[:300]
@@ -481,6 +544,20 @@ class OpenAIBackend(Backend):
             self._loop = None
             self._thread = None
             self._endpoints = []
+
+
+def _api_tokenizer(spec: str) -> TokenizerLike:
+    """:func:`load_tokenizer`; when the model's own name is no loadable tokenizer (an API model such as
+    gpt-4o), the error says how to name one."""
+    try:
+        return load_tokenizer(spec)
+    except LongBenchError as error:
+        if spec.startswith(("tiktoken:", "builtin:")):
+            raise
+        raise LongBenchError(
+            f"{error}; for an OpenAI model pass --tokenizer tiktoken:o200k_base (gpt-4o, o1, ...) or "
+            "tiktoken:cl100k_base (gpt-4, gpt-3.5)"
+        ) from None
 
 
 def _wait_for_end(results: queue.Queue[Any], timeout: float) -> None:
