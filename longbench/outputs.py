@@ -14,7 +14,6 @@ import fcntl
 import json
 import os
 import re
-import shlex
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from typing import Any
 
 from longbench.errors import InputError, LongBenchError
 from longbench.outputset import current_umask
+from longbench.redaction import redact_text, redacted_command
 
 RUN_STEM = "run"  # run.json: every setting of the run
 ERRORS_STEM = "errors"  # errors.jsonl: samples that failed, retried by the next run
@@ -143,7 +143,8 @@ def append_whole(fd: int, data: bytes) -> None:
 
 class OutputLock:
     """One writer per set of output files: an exclusive ``flock`` on ``path``, which the kernel releases
-    when the process ends however it ends. The file holds the holder's pid and command, for the refusal, and
+    when the process ends however it ends. The file holds the holder's pid and command (URLs and keys redacted),
+    for the refusal, and
     is removed on release (a process that locked the removed file sees it is gone and tries again)."""
 
     def __init__(self, path: Path) -> None:
@@ -159,6 +160,9 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip() or "unknown process"
+                holder = redact_text(
+                    holder
+                )  # a lock file written by an older version may hold a URL's password
                 os.close(fd)
                 raise LongBenchError(
                     f"{what}: another run is writing here (pid {holder}); wait for it to end or stop it, "
@@ -168,7 +172,7 @@ class OutputLock:
                 break
             os.close(fd)  # the holder removed this file as we opened it: lock the current one
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}: {shlex.join(sys.argv)}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}: {redacted_command(sys.argv)}\n".encode(), 0)
         self._fd = fd
         return self
 

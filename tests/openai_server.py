@@ -27,6 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from loopback import LoopbackServer
 
@@ -109,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         authorization = self.headers.get("Authorization")
-        path = self.path.rstrip("/")
+        path = urlsplit(self.path).path.rstrip("/")  # a base URL may carry a query (``?api-key=...``)
         try:
             body = json.loads(raw)
             assert isinstance(body, dict)

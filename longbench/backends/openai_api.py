@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult, TokenizerLike
 from longbench.errors import LongBenchError
+from longbench.redaction import is_variable_name, redact_text, redact_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_BASE_DELAY_ENV = "LONGBENCH_RETRY_BASE_DELAY"  # seconds; the first retry waits up to this long
@@ -127,16 +127,6 @@ def parse_retry_after(headers: Any) -> float | None:
         if seconds >= 0:
             return seconds
     return None
-
-
-def redact_url(url: str) -> str:
-    """``url`` without any user:password part (safe for run.json and messages)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 @dataclass
@@ -501,7 +491,8 @@ class OpenAIBackend(Backend):
         return _Failure(f"unexpected error: {where}: {type(error).__name__}: {error}"[:300], False)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        """``text`` without the key and with every URL in it redacted (credentials, key-like parameters)."""
+        return redact_text(text.replace(self._secret, "***") if self._secret else text)
 
     # -- model information and cleanup -------------------------------------------------------------------
 
@@ -607,6 +598,11 @@ def _read_api_key(variable: str | None) -> str | None:
     """The key in environment variable ``variable``; without one, OPENAI_API_KEY if set, else no key."""
     if variable is None:
         return os.environ.get("OPENAI_API_KEY") or None
+    if not is_variable_name(variable):
+        raise LongBenchError(
+            "--api-key-env expects the NAME of an environment variable that holds the key (e.g. OPENAI_API_KEY), "
+            "not the key itself (the value given is not shown)"
+        )
     value = os.environ.get(variable)
     if not value:
         raise LongBenchError(f"--api-key-env {variable}: that environment variable is not set or empty")
