@@ -202,3 +202,10 @@ def test_a_server_killed_mid_run_stops_the_run_keeping_what_was_written(
     assert 10 <= kept <= _lines(out / "fake-model") < 67  # nothing written was lost, and it did stop
     for path in (out / "fake-model").glob("*.jsonl"):
         assert all(line.endswith(b"}") for line in path.read_bytes().splitlines())
+
+
+def test_an_api_model_name_that_is_no_tokenizer_points_to_tiktoken(monkeypatch, tiny_model: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # gpt-4o-mini is no Hugging Face tokenizer, online or not
+    with pytest.raises(LongBenchError, match="--tokenizer tiktoken:o200k_base") as caught:
+        OpenAIBackend("gpt-4o-mini", ["http://127.0.0.1:9/v1"], None, 1, 5.0, tokenizer=None)
+    assert "\n" not in str(caught.value)
