@@ -382,6 +382,7 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
             verify=args.verify,
             top_k=args.top_k,
             benchmark=benchmark,
+            allow_version_change=args.allow_version_change,
         )
     finally:
         backend.close()
@@ -464,6 +465,12 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, metavar="DIR", help="prediction folder root (default pred, or pred_e)"
     )
     parser.add_argument("--model-name", metavar="NAME", help="folder name (default: last part of --model)")
+    parser.add_argument(
+        "--allow-version-change",
+        action="store_true",
+        help="add to predictions another longbench version made (refused by default; run.json keeps the "
+        "earlier versions)",
+    )
     parser.add_argument(
         "--dump-prompts",
         type=Path,

@@ -330,7 +330,9 @@ def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any]) -> N
     for key in _MUST_MATCH:
         if key in old and old[key] != new.get(key):
             raise LongBenchError(f"{where} {key} ({old[key]!r}, now {new.get(key)!r}); {advice}")
-    different = mismatch(old.get("output_settings", {}), new["output_settings"])
+    # settings the earlier run's backend described but did not yet list as output settings count as well
+    previous = {**output_settings(old.get("backend_settings") or {}), **(old.get("output_settings") or {})}
+    different = mismatch(previous, new["output_settings"])
     if different is not None:
         key, was, now = different
         raise LongBenchError(f"{where} {key} ({was!r}, now {now!r}); pass the same setting, or {advice}")
@@ -338,6 +340,27 @@ def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any]) -> N
         for task, value in old.get(key, {}).items():
             if task in new[key] and new[key][task] != value:
                 raise LongBenchError(f"{where} {key} for {task} ({value}, now {new[key][task]}); {advice}")
+
+
+def _check_version(path: Path, old: dict[str, Any], new: dict[str, Any], allowed: bool) -> None:
+    """Refuse to add to predictions another longbench version made, unless ``allowed``: a new version may
+    build prompts, truncate or decode differently."""
+    was = (old.get("versions") or {}).get("longbench")
+    now = new["versions"].get("longbench")
+    if was is not None and was != now and not allowed:
+        raise LongBenchError(
+            f"{path}: the predictions here were made by longbench {was}, this is {now}, which may build prompts "
+            f"or decode differently; pass --allow-version-change to add to them anyway, or {_ADVICE}"
+        )
+
+
+def _version_history(old: dict[str, Any] | None, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The versions of earlier runs into this folder that differ from this run's, oldest first."""
+    history = list((old or {}).get("earlier_versions") or [])
+    was = (old or {}).get("versions")
+    if was and was != settings["versions"] and was not in history:
+        history.append(was)
+    return history
 
 
 def _read_run_file(path: Path) -> dict[str, Any] | None:
@@ -459,6 +482,7 @@ def predict(
     verify: bool = True,
     top_k: int | None = None,
     benchmark: Benchmark | None = None,
+    allow_version_change: bool = False,
 ) -> PredictSummary:
     """Predict ``tasks`` into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
 
@@ -467,7 +491,8 @@ def predict(
     like released ones without checking their checksums (the user's own files); it is recorded in run.json.
     With ``top_k``, ``data`` is a derived folder and each context is its first ``top_k`` retrieved chunks; the
     compression settings go into run.json and, without ``model_name``, into the folder name. ``benchmark``
-    is LongBench v1 unless given (see :class:`Benchmark`).
+    is LongBench v1 unless given (see :class:`Benchmark`). Predictions of another longbench version are only
+    added to with ``allow_version_change`` (run.json then lists the earlier versions).
     """
     from longbench.compression.derived import compressed_model_name, compression_entry
 
@@ -507,6 +532,7 @@ def predict(
                 top_k,
                 compression,
                 bench,
+                allow_version_change,
             )
     except OSError as error:  # e.g. the output folder cannot be created or written (read-only, full, ...)
         where = error.filename or folder
@@ -528,6 +554,7 @@ def _predict_locked(
     top_k: int | None,
     compression: dict[str, Any] | None,
     bench: Benchmark,
+    allow_version_change: bool = False,
 ) -> PredictSummary:
     """The run itself, while this process holds the output lock."""
     folder = summary.out_dir
@@ -549,6 +576,7 @@ def _predict_locked(
     settings["decoding"]["do_sample"] = bool(settings.get("temperature"))  # v2 samples at its temperature
     if old is not None:
         _check_compatible(run_path, old, settings)
+        _check_version(run_path, old, settings, allow_version_change)
     _write_run_file(run_path, old, settings, complete=False)
     summary.errors_file = output_file(folder, ERRORS_STEM, ".jsonl", shard)
     errors = ErrorLog(summary.errors_file, retrying=[task.name for task in tasks])
@@ -723,6 +751,7 @@ def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, 
     merged["stop_at_newline"] = sorted(
         {*(old or {}).get("stop_at_newline", []), *settings["stop_at_newline"]}
     )
+    merged["earlier_versions"] = _version_history(old, settings)
     merged["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     merged["complete"] = complete
     try:

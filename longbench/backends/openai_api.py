@@ -245,11 +245,20 @@ class OpenAIBackend(Backend):
                 self.token_limit_parameter: "task max_new_tokens",
                 "samsum_stop": ["\n"],
             },
+            **self._sent_settings(),
             "tokenizer": self.tokenizer_spec,
             "api_key_env": self.api_key_env,  # the variable's name, never its value
             "concurrency": self.concurrency,
             "request_timeout_s": self.request_timeout,
             "max_retries": self.max_retries,
+        }
+
+    def _sent_settings(self) -> dict[str, Any]:
+        """How requests are sent, as flat keys compared on resume (a different way makes other predictions)."""
+        return {
+            "completion_as_chat": self.completion_tasks_as_chat,
+            "token_limit_parameter": self.token_limit_parameter,
+            "omit_temperature": not self.send_temperature,
         }
 
     # -- the event loop thread ----------------------------------------------------------------------------
