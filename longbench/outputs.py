@@ -190,6 +190,11 @@ class OutputLock:
         self.release()
 
 
+def folder_lock(folder: Path, shard: tuple[int, int] | None = None) -> OutputLock:
+    """The lock every writer of ``folder`` (or of one shard's files in it) takes: predict and compress alike."""
+    return OutputLock(output_file(folder, ".predict", ".lock", shard))
+
+
 def _same_file(fd: int, path: Path) -> bool:
     try:
         current = os.stat(path)

@@ -41,8 +41,8 @@ from longbench.outputs import (
     ERRORS_STEM,
     RUN_STEM,
     ErrorLog,
-    OutputLock,
     PredictionWriter,
+    folder_lock,
     json_line,
     output_file,
     write_atomic,
@@ -516,7 +516,7 @@ def predict(
         return summary
 
     try:
-        with OutputLock(output_file(folder, ".predict", ".lock", shard)).acquire(str(folder)):
+        with folder_lock(folder, shard).acquire(str(folder)):
             return _predict_locked(
                 backend,
                 tasks,

@@ -57,11 +57,9 @@ def compress_v2(
     from dataclasses import asdict
     from itertools import islice
 
-    from tqdm.auto import tqdm
-
     from longbench.compression.derived import KIND
     from longbench.compression.pipeline import check_run_file, write_run_file
-    from longbench.outputs import PredictionWriter
+    from longbench.outputs import folder_lock
 
     run = {
         "kind": KIND,
@@ -71,8 +69,22 @@ def compress_v2(
         "settings": asdict(settings),
     }
     records = list(islice(iter_v2_records(source), limit))  # all validated before anything is written
-    check_run_file(out_dir, run)
-    write_run_file(out_dir, run, ["longbench_v2"])
+    with folder_lock(out_dir).acquire(str(out_dir)):  # one writer per folder, as for predict
+        check_run_file(out_dir, run)
+        write_run_file(out_dir, run, ["longbench_v2"])
+        return _write_v2(out_dir, records, settings, ranker)
+
+
+def _write_v2(
+    out_dir: Path,
+    records: list[dict[str, Any]],
+    settings: Any,
+    ranker: Callable[[str, list[str], str], list[int]],
+) -> tuple[int, int]:
+    from tqdm.auto import tqdm
+
+    from longbench.outputs import PredictionWriter
+
     with PredictionWriter(out_dir / V2_FILE) as writer:
         pending = [record for record in records if record["_id"] not in writer.done_ids]
         for record in tqdm(pending, desc="longbench_v2", unit="record", dynamic_ncols=True, leave=False):
