@@ -2,7 +2,7 @@
 
 A prediction line is the reference format plus the sample id: ``{"pred", "answers", "all_classes",
 "length", "_id"}``. A process killed mid-run leaves at most a torn last line, which the next run cuts off
-before appending; ids already in the file are skipped, so no sample is ever written twice. Failed samples go
+before appending (a last line that is whole but lacks its newline is kept, as eval keeps it); ids already in the file are skipped, so no sample is ever written twice. Failed samples go
 to ``errors.jsonl`` beside the predictions (never into them) and are retried by the next run.
 """
 
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
+from longbench.jsonl import utf8
 from longbench.outputset import current_umask
 from longbench.redaction import redact_text, redacted_command
 
@@ -47,8 +48,8 @@ def write_atomic(path: Path, text: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp makes 0600; follow the umask like open() does
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(utf8(text))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -58,12 +59,23 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def json_line(record: dict[str, Any]) -> bytes:
-    """One record as a UTF-8 JSON line (non-ASCII kept, as the reference writes it)."""
-    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    """One record as a UTF-8 JSON line (non-ASCII kept, as the reference writes it; a lone surrogate, which
+    UTF-8 cannot hold, becomes U+FFFD)."""
+    return utf8(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def is_whole_line(raw: bytes) -> bool:
+    """Whether ``raw`` (a last line without its newline) is a whole JSON object, rather than one torn by a
+    crash mid-write. Predict and eval apply the same rule: a whole one counts, a torn one is left out."""
+    try:
+        return isinstance(json.loads(raw.decode("utf-8")), dict)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
 
 
 def _drop_torn_tail(path: Path) -> None:
-    """Cut ``path`` back to its last newline: a line without one was being written when a run died."""
+    """End ``path`` with a newline: a last line without one is either whole (its newline is added) or was
+    being written when a run died (it is cut off)."""
     with open(path, "rb+") as file:
         size = file.seek(0, os.SEEK_END)
         if size == 0:
@@ -80,7 +92,13 @@ def _drop_torn_tail(path: Path) -> None:
             position -= step
         else:
             end = 0
-        if end < size:
+        if end == size:
+            return
+        file.seek(end)
+        if is_whole_line(file.read(size - end)):
+            file.seek(size)
+            file.write(b"\n")
+        else:
             file.truncate(end)
 
 

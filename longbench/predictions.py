@@ -18,7 +18,7 @@ from typing import Any
 from longbench.errors import InputError, LongBenchError
 from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
-from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
+from longbench.outputs import ERRORS_STEM, RUN_STEM, is_whole_line, unsharded_stem
 from longbench.tasks import all_tasks, get_task
 
 
@@ -85,14 +85,23 @@ def parse_prediction(obj: Any, path: Path, line: int, index: int, need_length: b
     return Prediction(obj["pred"], obj["answers"], obj["all_classes"], length, sample_id, path, line, index)
 
 
-def read_prediction_file(path: Path, task: str, need_length: bool = False) -> list[Prediction]:
-    """All records of ``task``'s prediction file, in file order. Blank lines are skipped."""
+def read_prediction_file(
+    path: Path, task: str, need_length: bool = False, warnings: list[str] | None = None
+) -> list[Prediction]:
+    """All records of ``task``'s prediction file, in file order. Blank lines are skipped; a torn last line
+    (no newline, not a whole JSON object: a crash mid-write) is left out with a warning, as predict cuts it."""
     metric = get_task(task).metric
     records: list[Prediction] = []
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
+            if not raw.endswith(b"\n") and not is_whole_line(raw):
+                (warnings if warnings is not None else []).append(
+                    f"{path}:{number}: torn last line (a run was stopped mid-write) left out; scored as far as "
+                    "the file goes"
+                )
+                break
             obj = parse_json_line(raw, path, number, first=number == 1)
             record = parse_prediction(obj, path, number, len(records), need_length)
             problem = gold_problem(metric, record.answers, record.all_classes)
@@ -253,7 +262,7 @@ def read_model(name: str, dirs: Sequence[Path], e: bool = False) -> ModelPredict
     planned: list[str] = []
     for task in (t.name for t in all_tasks(e)):
         parts = [
-            read_prediction_file(path, task, need_length=e)
+            read_prediction_file(path, task, need_length=e, warnings=warnings)
             for files in per_dir
             for path in files.get(task, [])
         ]

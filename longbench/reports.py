@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from longbench.evaluation import BUCKETS, ModelResult
+from longbench.jsonl import utf8
 from longbench.outputset import install_output_set
 from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longbench.tasks import all_tasks, table_layout
@@ -369,7 +370,7 @@ def write_output_set(out_dir: Path, files: Mapping[Path, str | bytes]) -> None:
     install_output_set(
         out_dir,
         {
-            str(path.relative_to(out_dir)): content if isinstance(content, bytes) else content.encode("utf-8")
+            str(path.relative_to(out_dir)): content if isinstance(content, bytes) else utf8(content)
             for path, content in files.items()
         },
     )

@@ -61,6 +61,7 @@ class ServerConfig:
     unsupported: tuple[
         str, ...
     ] = ()  # body fields answered with HTTP 400 "Unsupported parameter" (as o1 does)
+    reply_suffix: str = ""  # appended to every reply (e.g. "\ud800", which JSON can spell and UTF-8 cannot)
     drip_seconds: float = 0.0  # when set, every answer's body is sent one byte per this many seconds
     counters: Counter[str] = field(default_factory=Counter)
 
@@ -161,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         if config.drip_seconds:
             self._drip(json.dumps(_completion_body(path, body, prompt)).encode("utf-8"), config.drip_seconds)
             return
-        self._send_json(200, _completion_body(path, body, prompt))
+        self._send_json(200, _completion_body(path, body, prompt, config.reply_suffix))
 
     def _drip(self, data: bytes, seconds: float) -> None:
         """Headers at once, then the body one byte every ``seconds`` (each read gets data in time)."""
@@ -195,8 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def _completion_body(path: str, body: dict[str, Any], prompt: str) -> dict[str, Any]:
-    text = reply_text(prompt, body.get("max_tokens"), body.get("stop"))
+def _completion_body(path: str, body: dict[str, Any], prompt: str, suffix: str = "") -> dict[str, Any]:
+    text = reply_text(prompt, body.get("max_tokens"), body.get("stop")) + suffix
     usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     common = {"id": "cmpl-" + hashlib.sha256(prompt.encode()).hexdigest()[:8], "created": 0, "usage": usage}

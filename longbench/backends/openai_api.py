@@ -32,6 +32,7 @@ from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult, TokenizerLike
 from longbench.errors import LongBenchError
+from longbench.jsonl import replace_lone_surrogates
 from longbench.redaction import is_variable_name, redact_text, redact_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -588,9 +589,10 @@ def _response_text(response: Any, chat: bool) -> str:
 
 
 def _require_str(value: Any) -> str:
+    """The generated text, lone surrogates (which no file can hold) replaced by U+FFFD."""
     if not isinstance(value, str):
         raise MalformedResponse(f"generated text is {type(value).__name__}, not a string")
-    return value
+    return replace_lone_surrogates(value)
 
 
 def _import_openai() -> Any:
