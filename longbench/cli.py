@@ -49,9 +49,12 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
 
 def _default_out_dir(names: list[str], corrected: bool, e: bool = False) -> Path:
     """``metrics/<model>`` (``metrics_e`` for LongBench-E, ``..._corrected`` with --corrected), or
-    ``.../comparison`` for several models: each set of results in a folder of its own."""
+    ``metrics/<model A>+<model B>...`` for several: each set of results in a folder named after what it
+    scores, so one comparison never replaces another."""
+    from longbench.outputset import results_folder_name
+
     root = Path("metrics" + ("_e" if e else "") + ("_corrected" if corrected else ""))
-    return root / names[0] if len(names) == 1 else root / "comparison"
+    return root / results_folder_name(names)
 
 
 def _evaluate_and_report(
@@ -86,12 +89,13 @@ def _evaluate_and_report(
 
 def _evaluate_v2_and_report(paths: list[Path], out: Path | None, compensated: bool) -> int:
     """Score LongBench v2 result files (one row each), write the result files, print the tables."""
-    from longbench.outputset import check_output_location
+    from longbench.outputset import check_output_location, results_folder_name
     from longbench.reports import write_output_set
     from longbench.v2.reports import domain_table, main_table, notes, output_files
     from longbench.v2.scoring import score_rows
 
-    out_dir = out if out is not None else Path("metrics_v2_compensated" if compensated else "metrics_v2")
+    root = Path("metrics_v2_compensated" if compensated else "metrics_v2")
+    out_dir = out if out is not None else root / results_folder_name([_result_name(path) for path in paths])
     check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
     rows = score_rows(paths, compensated=compensated)
     files = output_files(rows, out_dir)
@@ -102,6 +106,11 @@ def _evaluate_v2_and_report(paths: list[Path], out: Path | None, compensated: bo
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
     print(f"wrote {len(files)} files to {out_dir}")
     return 0
+
+
+def _result_name(path: Path) -> str:
+    """What a v2 result path is called: a file's stem (the model), a folder's name."""
+    return path.stem if path.suffix in (".jsonl", ".json") else path.resolve().name
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -709,7 +718,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         help="output folder, replaced as one set (default metrics/<model>/, metrics_e/ with --e,"
-        " metrics_corrected/ with --corrected; several models: .../comparison/)",
+        " metrics_corrected/ with --corrected; several models: metrics/<model A>+<model B>/; with --v2:"
+        " metrics_v2/<result names>/)",
     )
     evaluate.add_argument(
         "--corrected",
@@ -720,7 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--v2",
         action="store_true",
-        help="LongBench v2: every file in each folder is one result.py row (default out: metrics_v2/)",
+        help="LongBench v2: every file in each folder is one result.py row (default out: "
+        "metrics_v2/<result names>/)",
     )
     evaluate.add_argument(
         "--compensated",
@@ -755,7 +766,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-out",
         type=Path,
         metavar="DIR",
-        help="score folder (default metrics/<model>/, metrics_e/ with --e, metrics_v2/ with --v2)",
+        help="score folder (default metrics/<model>/, metrics_e/<model>/ with --e, metrics_v2/<model>/ with --v2)",
     )
     run.add_argument(
         "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"

@@ -73,7 +73,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def leftovers(out: Path) -> list[str]:
-    """Temporary or old folders an install left beside ``out`` (the lock file is expected)."""
+    """Temporary or old folders an install left beside ``out``."""
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.is_dir())
 
 

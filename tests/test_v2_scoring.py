@@ -224,7 +224,7 @@ def test_duplicate_ids_identical_dropped_disagreeing_refused(tmp_path: Path) -> 
 
 
 def test_default_folders_and_the_one_set_writer(tmp_path: Path) -> None:
-    """eval --v2 writes metrics_v2/ (metrics_v2_compensated/ with --compensated) as one set, replaces its own
+    """eval --v2 writes metrics_v2/<name>/ (metrics_v2_compensated/... with --compensated) as one set, replaces its own
     earlier set, and refuses a folder holding files it did not write, before scoring, leaving it as it was."""
     one = {"_id": "1", "difficulty": "easy", "length": "short", "answer": "A", "pred": "A", "judge": True}
     write_jsonl(tmp_path / "r" / "m.jsonl", [one, {**one, "_id": "2", "pred": None, "judge": False}])
@@ -234,8 +234,8 @@ def test_default_folders_and_the_one_set_writer(tmp_path: Path) -> None:
         return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
 
     for flags, folder, overall in (
-        ([], "metrics_v2", 50.0),
-        (["--compensated"], "metrics_v2_compensated", 62.5),
+        ([], "metrics_v2/r", 50.0),
+        (["--compensated"], "metrics_v2_compensated/r", 62.5),
     ):
         assert run_here(*flags).returncode == 0
         assert json.loads((tmp_path / folder / "result.json").read_text())["m"]["overall"] == overall
