@@ -22,7 +22,7 @@ from typing import Any
 
 from longbench.errors import InputError, LongBenchError
 from longbench.jsonl import utf8
-from longbench.outputset import current_umask
+from longbench.permissions import current_umask
 from longbench.redaction import redact_text, redacted_command
 
 RUN_STEM = "run"  # run.json: every setting of the run

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from longbench.errors import LongBenchError
+from longbench.permissions import current_umask
 
 MANIFEST = ".longbench-eval.json"  # {"files": [...]}: marks a folder as an output set of `longbench eval`
 # What `longbench eval` wrote before sets had a manifest: such a folder may still be replaced.
@@ -236,10 +237,3 @@ def results_folder_name(names: Sequence[str]) -> str:
     digest = hashlib.sha256("\0".join(names).encode("utf-8", "replace")).hexdigest()[:12]
     head = "+".join(safe[:2])[: MAX_FOLDER_NAME - 40]
     return f"{head}+{len(names) - 2}-more-{digest}"
-
-
-def current_umask() -> int:
-    """The process's umask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

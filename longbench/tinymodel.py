@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from longbench.permissions import follow_umask
+
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -120,6 +122,7 @@ def _create(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        follow_umask(staging)  # mkdtemp makes 0700: a shared cache follows the umask
         tokenizer = _build_tokenizer()
         model = _build_model(len(tokenizer))
         tokenizer.save_pretrained(staging)
