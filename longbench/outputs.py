@@ -58,6 +58,44 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+_DICT = (dict,)
+_RUN_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "output_settings": (_DICT, "an object"),
+    "backend_settings": (_DICT, "an object"),
+    "decoding": (_DICT, "an object"),
+    "versions": (_DICT, "an object"),
+    "max_length": (_DICT, "an object"),
+    "max_new_tokens": (_DICT, "an object"),
+    "data_sha256": (_DICT, "an object"),
+    "task_samples": (_DICT, "an object"),
+    "compression": ((dict, type(None)), "an object or null"),
+    "stop_at_newline": ((list,), "a list"),
+    "earlier_versions": ((list,), "a list"),
+    "shard": ((list, type(None)), "a list or null"),
+    "e": ((bool,), "true or false"),
+    "verify": ((bool,), "true or false"),
+    "complete": ((bool,), "true or false"),
+}
+
+
+def check_run_fields(path: Path, record: Any) -> dict[str, Any]:
+    """``record`` (a parsed run.json) when every field this package reads has the type it writes; else one
+    :class:`InputError` naming the file and the field."""
+    if not isinstance(record, dict):
+        raise InputError(path, "not a valid run.json (not a JSON object); delete it or use another --out")
+    for key, (types, expected) in _RUN_FIELD_TYPES.items():
+        if key in record and not isinstance(record[key], types):
+            got = type(record[key]).__name__
+            raise InputError(path, f"not a valid run.json: field {key!r} must be {expected}, got {got}")
+    samples = record.get("task_samples", {})
+    for task, count in samples.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InputError(
+                path, f"not a valid run.json: task_samples[{task!r}] must be a count, got {count!r:.40}"
+            )
+    return record
+
+
 def json_line(record: dict[str, Any]) -> bytes:
     """One record as a UTF-8 JSON line (non-ASCII kept, as the reference writes it; a lone surrogate, which
     UTF-8 cannot hold, becomes U+FFFD)."""

@@ -18,7 +18,7 @@ from typing import Any
 from longbench.errors import InputError, LongBenchError
 from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
-from longbench.outputs import ERRORS_STEM, RUN_STEM, is_whole_line, unsharded_stem
+from longbench.outputs import ERRORS_STEM, RUN_STEM, check_run_fields, is_whole_line, unsharded_stem
 from longbench.tasks import all_tasks, get_task
 
 
@@ -169,9 +169,9 @@ def _run_records(dirs: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
                 record = json.loads(run_file.read_text(encoding="utf-8"))
             except (ValueError, RecursionError, UnicodeDecodeError):
                 record = None
-            if not isinstance(record, dict) or not isinstance(record.get("task_samples", {}), dict):
+            if not isinstance(record, dict):
                 raise InputError(run_file, "not a valid run.json")
-            records.append((run_file, record))
+            records.append((run_file, check_run_fields(run_file, record)))
     return records
 
 

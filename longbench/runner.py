@@ -42,6 +42,7 @@ from longbench.outputs import (
     RUN_STEM,
     ErrorLog,
     PredictionWriter,
+    check_run_fields,
     folder_lock,
     json_line,
     output_file,
@@ -368,11 +369,9 @@ def _read_run_file(path: Path) -> dict[str, Any] | None:
         return None
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise InputError(path, "not a valid run.json; delete it or use another --out") from None
-    if not isinstance(old, dict):
-        raise InputError(path, "not a valid run.json; delete it or use another --out")
-    return old
+    return check_run_fields(path, old)
 
 
 def _settings(

@@ -75,3 +75,30 @@ def test_another_package_version_is_refused_unless_allowed(server, tmp_path: Pat
     after = json.loads(run_file.read_text())
     assert after["versions"]["longbench"] == __version__
     assert after["earlier_versions"] == [earlier]  # not silently overwritten
+
+
+WRONG_TYPES = [
+    ("versions", 5, "'versions' must be an object"),
+    ("output_settings", "fast", "'output_settings' must be an object"),
+    ("max_length", [1000], "'max_length' must be an object"),
+    ("stop_at_newline", 7, "'stop_at_newline' must be a list"),
+    ("e", "no", "'e' must be true or false"),
+    ("task_samples", {"trec": "five"}, "task_samples['trec'] must be a count"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "message"), WRONG_TYPES, ids=[case[0] for case in WRONG_TYPES])
+def test_a_wrong_typed_run_json_field_is_one_line_for_predict_and_eval(
+    server, tmp_path: Path, field, value, message
+) -> None:
+    from test_eval_outputs import run_cli
+
+    _predict(server.url, tmp_path, limit=1)
+    run_file = tmp_path / "fake-model" / "run.json"
+    run_file.write_text(json.dumps({**json.loads(run_file.read_text()), field: value}))
+    with pytest.raises(LongBenchError, match=f"run.json: not a valid run.json: .*{message[:12]}") as caught:
+        _predict(server.url, tmp_path, limit=2)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    scored = run_cli("eval", tmp_path / "fake-model", "--out", tmp_path / "scores")
+    assert scored.returncode == 2 and scored.stderr.count("\n") == 1, scored.stderr
+    assert "run.json" in scored.stderr and message in scored.stderr
