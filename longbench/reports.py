@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,23 @@ from longbench.jsonl import utf8
 from longbench.outputset import install_output_set
 from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longbench.tasks import all_tasks, table_layout
+
+
+_NUMBER_LIKE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?[^\w=]{0,3}|-")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(cell: str) -> str:
+    """``cell`` safe for a spreadsheet: text that would start a formula (``=HYPERLINK(...)``, ``+``, ``-``,
+    ``@``) gets a leading ``'``; numbers (``-1.25``, ``3.50*``) are left as they are."""
+    if cell.startswith(_FORMULA_START) and not _NUMBER_LIKE.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def markdown_cell(cell: str) -> str:
+    """``cell`` inside a Markdown table row: ``|`` and backslashes escaped, line breaks made spaces."""
+    return " ".join(cell.replace("\\", "\\\\").replace("|", "\\|").splitlines())
 
 
 @dataclass(frozen=True)
@@ -27,9 +45,9 @@ class Table:
     signature: str = ""  # shown under the table in text and Markdown (CSV stays pure data)
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.header) + " |"]
+        lines = [f"### {self.title}", "", "| " + " | ".join(map(markdown_cell, self.header)) + " |"]
         lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.header))) + "|")
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in self.rows]
         if self.signature:
             lines += ["", f"`signature: {self.signature}`"]
         return "\n".join(lines) + "\n"
@@ -37,8 +55,8 @@ class Table:
     def csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(self.header)
-        writer.writerows(self.rows)
+        writer.writerow(map(csv_cell, self.header))
+        writer.writerows(map(csv_cell, row) for row in self.rows)
         return buffer.getvalue()
 
     def text(self) -> str:

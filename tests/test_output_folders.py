@@ -57,3 +57,22 @@ def test_default_folders_are_named_after_what_is_scored(tmp_path: Path) -> None:
         write_jsonl(tmp_path / "v2" / f"{model}.jsonl", [one])
         assert run_cli("eval", "--v2", f"v2/{model}.jsonl", cwd=tmp_path).returncode == 0
     assert sorted(p.name for p in (tmp_path / "metrics_v2").iterdir()) == ["m1", "m2"]
+
+
+def test_model_names_are_escaped_in_csv_and_markdown(tmp_path: Path) -> None:
+    import csv
+
+    names = ("=HYPERLINK(A1)", "a|b")
+    for name, correct in zip(names, (4, 8), strict=True):
+        predictions(tmp_path / "pred" / str(correct), 20, correct).rename(
+            tmp_path / "pred" / str(correct) / name
+        )
+    done = run_cli("eval", *(tmp_path / "pred" / c / n for c, n in (("4", names[0]), ("8", names[1]))),
+                   "--out", tmp_path / "out")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "out" / "table_scores_per_task.csv", newline="") as file:
+        header, row = list(csv.reader(file))
+    assert header == ["Task", "'=HYPERLINK(A1)", "a|b"] and row == ["hotpotqa", "20.00*", "40.00*"]  # partial
+    table = (tmp_path / "out" / "tables.md").read_text()
+    header_line = next(line for line in table.splitlines() if line.startswith("| Task |"))
+    assert header_line.count("|") - header_line.count("\\|") == 4 and "a\\|b" in header_line
