@@ -17,7 +17,6 @@ from longbench.outputset import install_output_set
 from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longbench.tasks import all_tasks, table_layout
 
-
 _NUMBER_LIKE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?[^\w=]{0,3}|-")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
