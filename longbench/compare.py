@@ -81,7 +81,7 @@ class Comparison:
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
     def table(self) -> Table:
-        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
+        header = ["", self.a, self.b, "diff", "95% CI", "p", "sig"]
         rows = [_cells(display_name(task), row) for task, row in self.tasks.items()]
         for language, cats in self.categories.items():
             label = {"en": "English", "zh": "Chinese"}[language]
@@ -94,8 +94,9 @@ class Comparison:
         n = len(self.tasks)
         flagged = sum(1 for row in self.tasks.values() if row.p < ALPHA)
         return [
-            f"*: p < {ALPHA} for this one comparison; **: still below {ALPHA} after Holm's adjustment "
-            f"over the {n} tasks",
+            f"sig: * p < {ALPHA} for this one comparison; ** still below {ALPHA} after Holm's adjustment "
+            f"over the {n} tasks; p <= {1 / (DEFAULT_RESAMPLES + 1):.3f} is the smallest p {DEFAULT_RESAMPLES} "
+            "resamples can show",
             f"multiple comparisons: {n} task tests at {ALPHA} flag about {n * ALPHA:.1f} by chance when the "
             f"models are equal; {flagged} flagged here. Trust the ** marks, the categories and the averages.",
             f"diff = {self.a} - {self.b}; paired bootstrap over samples, {DEFAULT_RESAMPLES} resamples, "
@@ -111,9 +112,15 @@ def _cells(label: str, row: Row) -> list[str]:
         f"{row.b:.2f}",
         f"{row.diff:+.2f}",
         f"[{row.ci95[0]:+.2f}, {row.ci95[1]:+.2f}]",
-        f"{row.p:.3f}",
+        _p_cell(row.p),
         mark,
     ]
+
+
+def _p_cell(p: float) -> str:
+    """The p-value as printed: the bootstrap's smallest possible value, 1 / (resamples + 1), is a bound."""
+    floor = 1 / (DEFAULT_RESAMPLES + 1)
+    return f"<= {floor:.3f}" if p <= round(floor, 4) else f"{p:.3f}"
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
