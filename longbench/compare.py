@@ -101,6 +101,7 @@ class Comparison:
             f"models are equal; {flagged} flagged here. Trust the ** marks, the categories and the averages.",
             f"diff = {self.a} - {self.b}; paired bootstrap over samples, {DEFAULT_RESAMPLES} resamples, "
             f"seed {DEFAULT_SEED}",
+            f"signature: {self.signature}",
         ]
 
 

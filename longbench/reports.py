@@ -41,14 +41,12 @@ class Table:
     title: str
     header: list[str]
     rows: list[list[str]]
-    signature: str = ""  # shown under the table in text and Markdown (CSV stays pure data)
+    signature: str = ""  # what the numbers came from; printed once per output by the caller, not per table
 
     def markdown(self) -> str:
         lines = [f"### {self.title}", "", "| " + " | ".join(map(markdown_cell, self.header)) + " |"]
         lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.header))) + "|")
         lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in self.rows]
-        if self.signature:
-            lines += ["", f"`signature: {self.signature}`"]
         return "\n".join(lines) + "\n"
 
     def csv(self) -> str:
@@ -69,8 +67,6 @@ class Table:
             lines.append("  ".join(cells))
             if n == 0:
                 lines.append("  ".join("-" * w for w in widths))
-        if self.signature:
-            lines.append(f"signature: {self.signature}")
         return "\n".join(lines) + "\n"
 
 

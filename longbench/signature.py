@@ -62,8 +62,16 @@ def _compression(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dict):
-        return ",".join(f"{k}={value[k]}" for k in sorted(value))
+        return ",".join(f"{k}={_portable(k, value[k])}" for k in sorted(value))
     return str(value)
+
+
+def _portable(key: str, value: Any) -> Any:
+    """A path in the compression settings by its last part only: the same derived data signs the same on
+    every machine, and no one's folder layout goes into a table."""
+    if key in ("derived_data", "source") and isinstance(value, str):
+        return Path(value).name
+    return value
 
 
 def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:

@@ -76,3 +76,23 @@ def test_model_names_are_escaped_in_csv_and_markdown(tmp_path: Path) -> None:
     table = (tmp_path / "out" / "tables.md").read_text()
     header_line = next(line for line in table.splitlines() if line.startswith("| Task |"))
     assert header_line.count("|") - header_line.count("\\|") == 4 and "a\\|b" in header_line
+
+
+def test_the_signature_is_printed_once_per_output_without_absolute_paths(tmp_path: Path) -> None:
+    import json
+
+    from longbench.signature import signature
+
+    for name, correct in (("a", 3), ("b", 6)):
+        predictions(tmp_path / "pred" / name, 20, correct).rename(tmp_path / "pred" / name / name)
+    done = run_cli(
+        "eval", tmp_path / "pred" / "a" / "a", tmp_path / "pred" / "b" / "b", "--out", tmp_path / "o"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("signature:") == 1, done.stdout
+    assert (tmp_path / "o" / "tables.md").read_text().count("signature:") == 1
+    derived = tmp_path / "somewhere" / "private" / "bm25-c500"
+    run = {"compression": {"method": "bm25", "derived_data": str(derived), "source": str(tmp_path / "data")}}
+    (tmp_path / "pred" / "a" / "a" / "run.json").write_text(json.dumps({**run, "task_samples": {}}))
+    signed = signature([tmp_path / "pred" / "a" / "a"], e=False, corrected=False)
+    assert "derived_data=bm25-c500" in signed and str(tmp_path) not in signed

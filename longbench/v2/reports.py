@@ -44,6 +44,7 @@ def notes(rows: Sequence[V2Row]) -> list[str]:
             f"{row.name}: {len(row.samples)} records; {row.disagreements} stored pred/judge disagree with the "
             "answer-extraction rule (the stored judge is scored, as the reference does)"
         )
+    lines.append(f"signature: {_signature(rows)}")
     return lines
 
 
