@@ -444,7 +444,11 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="(default transformers)",
     )
     parser.add_argument("--tasks", metavar="A,B", help="comma-separated task names (default: all)")
-    parser.add_argument("--category", metavar="C", help='only one category, e.g. "Multi-Doc QA" or "Few-shot Learning" (as the tables name it)')
+    parser.add_argument(
+        "--category",
+        metavar="C",
+        help='only one category, e.g. "Multi-Doc QA" or "Few-shot Learning" (as the tables name it)',
+    )
     parser.add_argument("--e", action="store_true", help="LongBench-E: the 13 tasks' length-balanced files")
     parser.add_argument(
         "--data",

@@ -92,7 +92,9 @@ def test_reference_row_on_v2_partial(tmp_path: Path, stored: bool, compensated: 
     assert "Single-Document QA" in (out / "table_v2_domains.csv").read_text()
     signatures = [line for line in proc.stdout.splitlines() if line.startswith("signature: ")]
     mode = "compensated" if compensated else "reference"
-    assert len(signatures) == 1 and f"benchmark:LongBench-v2|mode:{mode}|" in signatures[0]  # once, not per table
+    assert (
+        len(signatures) == 1 and f"benchmark:LongBench-v2|mode:{mode}|" in signatures[0]
+    )  # once, not per table
     assert f"mode:{mode}" in (out / "tables.md").read_text()
 
 
