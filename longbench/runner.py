@@ -269,22 +269,25 @@ def _lowest_free_line(taken: set[int]) -> int:
 
 
 class _Progress:
-    """An overall bar (samples of all tasks) and one bar per task while it has samples in flight, each with
-    samples/s and generated tokens/s."""
+    """An overall bar (samples of all tasks) and, on a terminal, one bar per task while it has samples in
+    flight, each with samples/s and generated tokens/s. Elsewhere (a log file) a plain line now and then."""
 
-    def __init__(self, pending: dict[str, int], settled: int) -> None:
-        from tqdm.auto import tqdm
+    def __init__(self, work: dict[str, tuple[int, int]], settled: int) -> None:
+        """``work``: task -> (samples this run has to predict, how many of them it already has)."""
+        from longbench.progress import progress_bar
 
-        self._tqdm = tqdm
-        self.overall = tqdm(
-            total=sum(pending.values()) + settled,
+        self._bar_of = progress_bar
+        self._per_task = sys.stderr.isatty()  # separate task lines only where they redraw in place
+        self.overall = progress_bar(
+            total=sum(total - done for total, done in work.values()) + settled,
             initial=settled,
             desc="all tasks",
             unit="sample",
             position=0,
             dynamic_ncols=True,
         )
-        self._left = {task: n for task, n in pending.items() if n}
+        self._work = {task: (total, done) for task, (total, done) in work.items() if total > done}
+        self._left = {task: total - done for task, (total, done) in self._work.items()}
         self._bars: dict[str, Any] = {}
         self._lines: dict[str, int] = {}  # screen line of each open task bar
         self._tokens: dict[str, int] = {}
@@ -293,13 +296,16 @@ class _Progress:
     def _bar(self, task: str) -> Any:
         if task not in self._bars:
             self._lines[task] = _lowest_free_line(set(self._lines.values()))
-            self._bars[task] = self._tqdm(
-                total=self._left[task],
+            total, done = self._work[task]
+            self._bars[task] = self._bar_of(
+                total=total,
+                initial=done,
                 desc=task,
                 unit="sample",
                 position=self._lines[task],
                 leave=False,
                 dynamic_ncols=True,
+                disable=True if not self._per_task else None,
             )
             self._tokens[task] = 0
         return self._bars[task]
@@ -608,7 +614,7 @@ def _predict_locked(
                 _count_samples(tasks, whole, data, shard, writers, summary, settings)
                 _write_run_file(run_path, old, settings, complete=False)
                 counted = _Progress(
-                    {t: o.samples - o.skipped - o.written - o.failed for t, o in summary.tasks.items()},
+                    {t: (o.samples - o.skipped, o.written + o.failed) for t, o in summary.tasks.items()},
                     summary.skipped + summary.written + summary.failed,
                 )
                 files.callback(counted.close)

@@ -162,9 +162,8 @@ def _compress_locked(
     summary: CompressSummary,
 ) -> None:
     """Write the derived folder while holding its lock."""
-    from tqdm.auto import tqdm
-
     from longbench.outputs import PredictionWriter
+    from longbench.progress import progress_bar
     from longbench.tasks import get_task
 
     check_run_file(out_dir, run)
@@ -176,7 +175,7 @@ def _compress_locked(
             pending = [record for record in records if record["_id"] not in writer.done_ids]
             summary.skipped[task] = len(records) - len(pending)
             summary.written[task] = 0
-            for record in tqdm(pending, desc=task, unit="record", dynamic_ncols=True, leave=False):
+            for record in progress_bar(pending, desc=task, unit="record", dynamic_ncols=True, leave=False):
                 writer.write(_compress_record(record, settings, ranker, condenser))
                 summary.written[task] += 1
 

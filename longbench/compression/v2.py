@@ -81,13 +81,14 @@ def _write_v2(
     settings: Any,
     ranker: Callable[[str, list[str], str], list[int]],
 ) -> tuple[int, int]:
-    from tqdm.auto import tqdm
-
     from longbench.outputs import PredictionWriter
+    from longbench.progress import progress_bar
 
     with PredictionWriter(out_dir / V2_FILE) as writer:
         pending = [record for record in records if record["_id"] not in writer.done_ids]
-        for record in tqdm(pending, desc="longbench_v2", unit="record", dynamic_ncols=True, leave=False):
+        for record in progress_bar(
+            pending, desc="longbench_v2", unit="record", dynamic_ncols=True, leave=False
+        ):
             chunks = split_chunks(record["context"], settings.chunk_size)
             order = ranker(record["question"], chunks, "en")
             writer.write({**record, "retrieved_context": retrieved_context(chunks, order)})
