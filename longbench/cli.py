@@ -83,7 +83,9 @@ def _evaluate_and_report(
         print(table.text())
     for line in notes(results, options.tables):
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
-    print(f"wrote {len(files)} files to {out_dir}")
+    print(
+        f"wrote {len(files)} files to {out_dir}; open {out_dir / 'report.html'} to see the tables and figures"
+    )
     return 0
 
 
@@ -429,7 +431,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return status
     if args.v2:
         return _evaluate_v2_and_report([summary.out_dir], args.metrics_out, False)
-    return _evaluate_and_report([summary.out_dir], args.e, args.metrics_out, args.corrected)
+    from longbench.report_extras import ReportOptions
+
+    options = ReportOptions(plots=args.plots)
+    status = _evaluate_and_report(
+        [summary.out_dir], args.e, args.metrics_out, args.corrected, options=options
+    )
+    if args.data == "sample":
+        print(
+            "note: these scores come from the bundled sample set (a few samples per task), not the benchmark: "
+            "they show that the pipeline runs, not how good the model is; --data hub runs the real thing"
+        )
+    return status
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -680,8 +693,16 @@ def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "--published", action="store_true", help="add the paper's eight models' published rows to the tables"
     )
     parser.add_argument("--ci", action="store_true", help="show bootstrap 95%% intervals in the tables")
+    _add_plots_argument(parser)
+
+
+def _add_plots_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--plots", action="store_true", help="write PNG and SVG figures (needs the `plots` extra: matplotlib)"
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write PNG and SVG figures, also shown in report.html (default: on when matplotlib is installed, "
+        "as with the `plots` and `dev` extras)",
     )
 
 
@@ -775,6 +796,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"
     )
+    _add_plots_argument(run)
     run.set_defaults(func=_cmd_run)
 
     compress = sub.add_parser(
