@@ -125,6 +125,10 @@ def test_run_predicts_then_scores(tmp_path: Path, capsys) -> None:
     assert "Scores per task" in out and "lcc" in out
     result = json.loads((metrics / "result.json").read_text(encoding="utf-8"))
     assert set(result) >= {"trec", "lcc"}
+    # the README's first run: where the report is, that these are no benchmark scores, and a picture in it
+    assert f"open {metrics / 'report.html'}" in out
+    assert "come from the bundled sample set" in out
+    assert "<img" in (metrics / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
