@@ -113,6 +113,11 @@ def _build_model(vocab_size: int) -> LlamaForCausalLM:
     return model.eval()
 
 
+def is_tiny_model(model: str) -> bool:
+    """Whether ``model`` is a folder holding the built-in tiny model."""
+    return _is_complete(Path(model))
+
+
 def _is_complete(path: Path) -> bool:
     return (path / MARKER).is_file()
 
