@@ -48,10 +48,15 @@ def test_no_lock_file_is_left_beside_the_output(tmp_path: Path) -> None:
 def test_default_folders_are_named_after_what_is_scored(tmp_path: Path) -> None:
     for name, correct in (("a", 3), ("b", 6), ("c", 9)):
         predictions(tmp_path / "pred" / name, 20, correct).rename(tmp_path / "pred" / name / name)
+    readme = (Path(__file__).resolve().parents[1] / "metrics" / "README.md").read_text()
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "README.md").write_text(readme)  # as in the repository (docs/compression.md step 3)
     for pair in (("a", "b"), ("a", "c")):
         done = run_cli("eval", *(f"pred/{n}/{n}" for n in pair), cwd=tmp_path)
         assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == ["a+b", "a+c"]  # both comparisons kept
+    names = sorted(p.name for p in (tmp_path / "metrics").iterdir())
+    assert names == ["README.md", "a+b", "a+c"]  # both comparisons kept
+    assert (tmp_path / "metrics" / "README.md").read_text() == readme
     one = {"_id": "1", "difficulty": "easy", "length": "short", "answer": "A", "pred": "A", "judge": True}
     for model in ("m1", "m2"):
         write_jsonl(tmp_path / "v2" / f"{model}.jsonl", [one])
