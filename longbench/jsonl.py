@@ -30,6 +30,12 @@ def replace_lone_surrogates(value: Any) -> Any:
     return value
 
 
+def without_lone_surrogates(value: Any, text: str, start: int = 0, end: int | None = None) -> Any:
+    """``value``, decoded from ``text[start:end]``, with lone surrogates replaced when that JSON spells any."""
+    found = _ESCAPED_SURROGATE.search(text, start, len(text) if end is None else end)
+    return replace_lone_surrogates(value) if found else value
+
+
 def utf8(text: str) -> bytes:
     """``text`` as UTF-8, lone surrogates replaced by U+FFFD."""
     try:
@@ -54,4 +60,4 @@ def parse_json_line(raw: bytes, where: str | PathLike[str], number: int, *, firs
         raise InputError(where, "invalid JSON: nested too deeply", number) from None
     except ValueError as error:  # e.g. an integer beyond Python's digit limit
         raise InputError(where, f"invalid JSON: {str(error).split(';')[0]}", number) from None
-    return replace_lone_surrogates(value) if _ESCAPED_SURROGATE.search(text) else value
+    return without_lone_surrogates(value, text)

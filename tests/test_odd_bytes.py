@@ -113,3 +113,13 @@ def test_one_rule_for_a_last_line_without_its_newline(tmp_path: Path, tiny_model
     with PredictionWriter(path) as writer:  # ... and so does predict: kept, not regenerated
         assert len(writer.done_ids) == 5
     assert path.read_bytes() == b"".join(lines)
+
+
+def test_v2_data_with_a_lone_surrogate_reads_as_the_replacement_character(tmp_path: Path) -> None:
+    from longbench.v2.data import FIELDS, data_source, iter_records
+
+    record = {**{field: "x" for field in FIELDS}, "answer": "A", "question": "which\ud800?"}
+    for name, text in (("data.json", json.dumps([record])), ("data.jsonl", json.dumps(record) + "\n")):
+        (tmp_path / name).write_text(text)  # the surrogate spelled as JSON spells it: \ud800
+        (read,) = iter_records(data_source(str(tmp_path / name)))
+        assert read["question"] == "which\ufffd?"
