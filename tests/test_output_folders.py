@@ -50,7 +50,9 @@ def test_default_folders_are_named_after_what_is_scored(tmp_path: Path) -> None:
         predictions(tmp_path / "pred" / name, 20, correct).rename(tmp_path / "pred" / name / name)
     readme = (Path(__file__).resolve().parents[1] / "metrics" / "README.md").read_text()
     (tmp_path / "metrics").mkdir()
-    (tmp_path / "metrics" / "README.md").write_text(readme)  # as in the repository (docs/compression.md step 3)
+    (tmp_path / "metrics" / "README.md").write_text(
+        readme
+    )  # as in the repository (docs/compression.md step 3)
     for pair in (("a", "b"), ("a", "c")):
         done = run_cli("eval", *(f"pred/{n}/{n}" for n in pair), cwd=tmp_path)
         assert done.returncode == 0, done.stderr
