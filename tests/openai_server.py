@@ -62,6 +62,7 @@ class ServerConfig:
         str, ...
     ] = ()  # body fields answered with HTTP 400 "Unsupported parameter" (as o1 does)
     reply_suffix: str = ""  # appended to every reply (e.g. "\ud800", which JSON can spell and UTF-8 cannot)
+    hold: threading.Event | None = None  # when set, completions wait (up to a minute) until it is set
     drip_seconds: float = 0.0  # when set, every answer's body is sent one byte per this many seconds
     counters: Counter[str] = field(default_factory=Counter)
 
@@ -141,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.record(RecordedRequest(path, body, authorization, fault or "ok"))
         if config.latency:
             time.sleep(config.latency)
+        if config.hold is not None:
+            config.hold.wait(60)
         if fault == "drop":
             self.close_connection = True
             return

@@ -205,7 +205,10 @@ def test_a_server_killed_mid_run_stops_the_run_keeping_what_was_written(
 
 
 def test_an_api_model_name_that_is_no_tokenizer_points_to_tiktoken(monkeypatch, tiny_model: Path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # gpt-4o-mini is no Hugging Face tokenizer, online or not
+    monkeypatch.delenv(
+        "HF_HUB_OFFLINE", raising=False
+    )  # gpt-4o-mini is no Hugging Face tokenizer, online or not:
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")  # here the hub is not reachable
     with pytest.raises(LongBenchError, match="--tokenizer tiktoken:o200k_base") as caught:
         OpenAIBackend("gpt-4o-mini", ["http://127.0.0.1:9/v1"], None, 1, 5.0, tokenizer=None)
     assert "\n" not in str(caught.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def _secrets_in(text: str) -> list[str]:
 def test_url_secrets_reach_no_file_and_no_message(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred"
     lock = out / "fake-model" / ".predict.lock"
-    with FakeOpenAIServer(latency=1.0, always_fail="determine the type") as server:  # trec fails
+    hold = threading.Event()  # answers wait until the second run was refused
+    with FakeOpenAIServer(hold=hold, always_fail="determine the type") as server:  # trec fails
         url = f"http://user:{PASSWORD}@127.0.0.1:{server.port}/v1"
         with_query = f"{url}?api-key={QUERY_KEY}"  # the openai client cannot use it: the server answers 404
         env = _env(tiny_model, tmp_path)
@@ -52,6 +54,7 @@ def test_url_secrets_reach_no_file_and_no_message(tiny_model: Path, tmp_path: Pa
         held = lock.read_text()
         second = subprocess.run(_predict(with_query, out), env=env, cwd=REPO, text=True, capture_output=True,
                                 timeout=120)  # fmt: skip
+        hold.set()
         stdout, stderr = first.communicate(timeout=180)
         errors = (out / "fake-model" / "errors.jsonl").read_text()  # the next run retries and clears them
         third = subprocess.run(_predict(with_query, out), env=env, cwd=REPO, text=True, capture_output=True,
