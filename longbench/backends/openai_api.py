@@ -507,19 +507,32 @@ class OpenAIBackend(Backend):
     # -- model information and cleanup -------------------------------------------------------------------
 
     def context_window(self) -> int | None:
-        """The ``max_model_len`` a vLLM-style ``/v1/models`` reports for this model; None when not told."""
+        """The ``max_model_len`` a vLLM-style ``/v1/models`` reports for this model; None when not told.
+
+        Raises :class:`FatalAPIError` when every base URL refuses the connection (nothing listens there)."""
         try:
             return self._run(self._model_len())
-        except Exception:  # any failure only means "unknown"
+        except FatalAPIError:
+            raise
+        except Exception:  # any other failure only means "unknown"
             return None
 
     async def _model_len(self) -> int | None:
-        endpoint = (await self._clients())[0]
-        page = await endpoint.client.models.list(timeout=min(self.request_timeout, 30.0))
-        for entry in page.data:
-            if entry.id == self.model:
-                value = (entry.model_extra or {}).get("max_model_len")
-                return value if isinstance(value, int) and value > 0 else None
+        openai = _import_openai()
+        for endpoint in await self._clients():  # the first that answers
+            try:
+                page = await endpoint.client.models.list(timeout=min(self.request_timeout, 30.0))
+            except openai.APIConnectionError as error:
+                if self._classify(error, endpoint).unreachable:
+                    self._stop_if_unreachable(endpoint)  # raises once every one has refused
+                    continue
+                raise
+            self._last_contact = time.monotonic()
+            for entry in page.data:
+                if entry.id == self.model:
+                    value = (entry.model_extra or {}).get("max_model_len")
+                    return value if isinstance(value, int) and value > 0 else None
+            return None
         return None
 
     def close(self) -> None:
