@@ -102,3 +102,13 @@ def test_a_wrong_typed_run_json_field_is_one_line_for_predict_and_eval(
     scored = run_cli("eval", tmp_path / "fake-model", "--out", tmp_path / "scores")
     assert scored.returncode == 2 and scored.stderr.count("\n") == 1, scored.stderr
     assert "run.json" in scored.stderr and message in scored.stderr
+
+
+def test_a_wrong_typed_field_of_a_derived_folders_compression_json_is_one_line(tmp_path: Path) -> None:
+    from longbench.compression.derived import KIND, compression_entry
+
+    (tmp_path / "compression.json").write_text(json.dumps({"kind": KIND, "settings": "bm25", "tasks": []}))
+    with pytest.raises(
+        LongBenchError, match="compression.json: not a valid compression.json: field 'settings'"
+    ):
+        compression_entry(str(tmp_path), 3)
