@@ -179,3 +179,4 @@ def test_a_tiny_run_past_the_nominal_window_does_not_warn(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert "predefined maximum length" not in done.stderr, done.stderr
+    assert "\r" not in done.stderr  # no library's progress drawing ("Loading weights") in a log either

@@ -212,6 +212,7 @@ def load_model(spec: EngineSpec, device: str | None, device_map: str | None = No
     import torch
     from transformers import AutoModelForCausalLM
 
+    _no_bars_off_terminal()
     on_gpu = device is not None and device != "cpu"
     if device_map is not None or on_gpu:
         try:
@@ -247,6 +248,17 @@ def load_model(spec: EngineSpec, device: str | None, device_map: str | None = No
     model.generation_config = neutral_generation_config(model.generation_config)
     _quiet_if_tiny(spec.model)
     return model.eval()
+
+
+def _no_bars_off_terminal() -> None:
+    """transformers' own progress bars ("Loading weights") only on a terminal: in a log file they are
+    carriage-return drawings (longbench's progress there is a plain line now and then)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
 
 def _quiet_if_tiny(model: str) -> None:
