@@ -157,7 +157,7 @@ def test_a_dripping_server_times_out_within_the_request_timeout(tiny_model: Path
 def test_a_server_back_within_the_window_is_used_again(tiny_model: Path) -> None:
     server, url = _server_process(latency=0.05)
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    backend = _backend(url, max_retries=3, unreachable_timeout=30.0)
+    backend = _backend(url, max_retries=3, retry_base_delay=0.05, unreachable_timeout=30.0)
     results = []
     try:
         for result in backend.generate(_requests(24)):
