@@ -39,6 +39,7 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_BASE_DELAY_ENV = "LONGBENCH_RETRY_BASE_DELAY"  # seconds; the first retry waits up to this long
 DEFAULT_RETRY_BASE_DELAY = 1.0
 UNREACHABLE_TIMEOUT_S = 120.0  # default: stop when no request has reached a server for this long
+UNREACHABLE_POLL_S = 5.0  # longest wait between tries of a server that refused the connection
 MAX_RETRY_DELAY = 60.0  # cap of one backoff wait
 MAX_RETRY_AFTER = 300.0  # longest Retry-After we obey
 NO_KEY = "EMPTY"  # sent when no key is configured (local servers ignore it)
@@ -419,7 +420,9 @@ class OpenAIBackend(Backend):
         return result
 
     def _bounded_wait(self, delay: float) -> float:
-        """``delay``, but not past the moment the unreachable server is given up on."""
+        """``delay``, at most :data:`UNREACHABLE_POLL_S` (a server that is back is used again soon) and not past
+        the moment the unreachable server is given up on."""
+        delay = min(delay, UNREACHABLE_POLL_S)
         if self._last_contact is None:
             return delay
         left = self._last_contact + self.unreachable_timeout - time.monotonic()
