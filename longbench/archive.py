@@ -21,6 +21,7 @@ from pathlib import Path
 
 from longbench.checksums import FileChecksum, released_checksums, verify_folder
 from longbench.errors import InputError, LongBenchError
+from longbench.permissions import follow_umask
 
 REPO_ID = "THUDM/LongBench"
 ARCHIVE_NAME = "data.zip"
@@ -270,6 +271,7 @@ def _extract(archive: Path, target: Path, *, replace: bool, progress: bool) -> N
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
+            follow_umask(temp)  # mkdtemp makes 0700: a shared cache follows the umask
             with _held(temp):
                 _unpack(archive, temp, progress)
             if replace and target.exists():

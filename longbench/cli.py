@@ -184,8 +184,16 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=600.0,
         metavar="S",
-        help="openai: seconds one attempt may wait on the server (to connect, send, or for each read) "
+        help="openai: seconds one attempt may take in all (connecting, sending and the whole answer) "
         "before it is retried (default 600)",
+    )
+    group.add_argument(
+        "--unreachable-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="openai: stop the run (keeping every prediction) when no request has reached the server for S "
+        "seconds; a server back within S is used again (default 120)",
     )
     group.add_argument(
         "--max-retries", type=int, default=6, metavar="N", help="openai: retries per sample (default 6)"
@@ -236,6 +244,7 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
             "token_limit_parameter": args.token_limit_parameter,
             "send_temperature": not args.omit_temperature,
             "chat_template_kwargs": _chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
+            "unreachable_timeout": args.unreachable_timeout,
         }
     if args.backend == "vllm":
         return {
@@ -404,6 +413,7 @@ def _predict(args: argparse.Namespace) -> PredictSummary:
             model_name=model_name,
             seed=args.seed,
             thinking_budget=args.thinking_budget,
+            allow_version_change=args.allow_version_change,
         )
     finally:
         backend.close()
@@ -441,7 +451,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return status
     benchmark = _benchmark_name(args.v2, args.e)
     settings = _score_settings(argparse.Namespace(corrected=args.corrected))
-    return _evaluate_and_report(benchmark, [summary.out_dir], args.metrics_out, settings)
+    from longbench.report_extras import ReportOptions
+
+    options = ReportOptions(plots=args.plots)
+    status = _evaluate_and_report(benchmark, [summary.out_dir], args.metrics_out, settings, options)
+    if args.data == "sample":
+        print(
+            "note: these scores come from the bundled sample set (a few samples per task), not the benchmark: "
+            "they show that the pipeline runs, not how good the model is; --data hub runs the real thing"
+        )
+    return status
 
 
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -456,7 +475,11 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="(default transformers)",
     )
     parser.add_argument("--tasks", metavar="A,B", help="comma-separated task names (default: all)")
-    parser.add_argument("--category", metavar="C", help='only one category, e.g. "Multi-Doc QA"')
+    parser.add_argument(
+        "--category",
+        metavar="C",
+        help='only one category, e.g. "Multi-Doc QA" or "Few-shot Learning" (as the tables name it)',
+    )
     parser.add_argument("--e", action="store_true", help="LongBench-E: the 13 tasks' length-balanced files")
     parser.add_argument(
         "--data",
@@ -486,6 +509,12 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, metavar="DIR", help="prediction folder root (default pred, or pred_e)"
     )
     parser.add_argument("--model-name", metavar="NAME", help="folder name (default: last part of --model)")
+    parser.add_argument(
+        "--allow-version-change",
+        action="store_true",
+        help="add to predictions another longbench version made (refused by default; run.json keeps the "
+        "earlier versions)",
+    )
     parser.add_argument(
         "--dump-prompts",
         type=Path,
@@ -734,8 +763,16 @@ def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "the run's mode (v2); refused for LongBench-E, which has no published table",
     )
     parser.add_argument("--ci", action="store_true", help="show bootstrap 95%% intervals in the tables")
+    _add_plots_argument(parser)
+
+
+def _add_plots_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--plots", action="store_true", help="write PNG and SVG figures (needs the `plots` extra: matplotlib)"
+        "--plots",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write PNG and SVG figures, also shown in report.html (default: on when matplotlib is installed, "
+        "as with the `plots` and `dev` extras)",
     )
 
 
@@ -778,7 +815,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         help="output folder, replaced as one set (default metrics/<model>/, metrics_e/ with --e,"
-        " metrics_corrected/ with --corrected; several models: .../comparison/)",
+        " metrics_corrected/ with --corrected; several models: metrics/<model A>+<model B>/; with --v2:"
+        " metrics_v2/<result names>/)",
     )
     evaluate.add_argument(
         "--corrected",
@@ -793,7 +831,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--v2",
         action="store_true",
         help="LongBench v2: every file in each folder is one result.py row, a sharded run's files one row "
-        "(default out: metrics_v2/)",
+        "(default out: metrics_v2/<names>/)",
     )
     evaluate.add_argument(
         "--compensated",
@@ -852,11 +890,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics-out",
         type=Path,
         metavar="DIR",
-        help="score folder (default metrics/<model>/, metrics_e/ with --e, metrics_v2/ with --v2)",
+        help="score folder (default metrics/<model>/, metrics_e/<model>/ with --e, metrics_v2/<model>/ with --v2)",
     )
     run.add_argument(
         "--corrected", action="store_true", help="score as `eval --corrected` (NOT comparable to the paper)"
     )
+    _add_plots_argument(run)
     run.set_defaults(func=_cmd_run)
 
     compress = sub.add_parser(

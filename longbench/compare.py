@@ -96,7 +96,7 @@ class Comparison:
         return rows
 
     def table(self) -> Table:
-        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
+        header = ["", self.a, self.b, "diff", "95% CI", "p", "sig"]
         rows = [_cells(label, row) for label, row in self.quantities().items()]
         return Table(f"{self.a} vs {self.b} (paired, same samples)", header, rows, self.signature)
 
@@ -104,12 +104,14 @@ class Comparison:
         n = len(self.tasks)
         flagged = sum(1 for row in self.tasks.values() if row.p < ALPHA)
         return [
-            f"*: p < {ALPHA} for this one comparison; **: still below {ALPHA} after Holm's adjustment "
-            f"over the {n} tasks",
+            f"sig: * p < {ALPHA} for this one comparison; ** still below {ALPHA} after Holm's adjustment "
+            f"over the {n} tasks; p <= {1 / (DEFAULT_RESAMPLES + 1):.3f} is the smallest p {DEFAULT_RESAMPLES} "
+            "resamples can show",
             f"multiple comparisons: {n} task tests at {ALPHA} flag about {n * ALPHA:.1f} by chance when the "
             f"models are equal; {flagged} flagged here. Trust the ** marks, the categories and the averages.",
             f"diff = {self.a} - {self.b}; paired bootstrap over samples, {DEFAULT_RESAMPLES} resamples, "
             f"seed {DEFAULT_SEED}",
+            f"signature: {self.signature}",
         ]
 
 
@@ -121,9 +123,15 @@ def _cells(label: str, row: Row) -> list[str]:
         f"{row.b:.2f}",
         f"{row.diff:+.2f}",
         f"[{row.ci95[0]:+.2f}, {row.ci95[1]:+.2f}]",
-        f"{row.p:.3f}",
+        _p_cell(row.p),
         mark,
     ]
+
+
+def _p_cell(p: float) -> str:
+    """The p-value as printed: the bootstrap's smallest possible value, 1 / (resamples + 1), is a bound."""
+    floor = 1 / (DEFAULT_RESAMPLES + 1)
+    return f"<= {floor:.3f}" if p <= round(floor, 4) else f"{p:.3f}"
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -314,7 +322,7 @@ class V2Comparison:
         return {**self.columns, **self.domains}
 
     def table(self) -> Table:
-        header = ["", self.a, self.b, "diff", "95% CI", "p", ""]
+        header = ["", self.a, self.b, "diff", "95% CI", "p", "sig"]
         rows = [_cells(name, row) for name, row in self.quantities().items()]
         return Table(
             f"{self.a} vs {self.b} (LongBench v2, paired, same records)", header, rows, self.signature

@@ -38,8 +38,6 @@ def _table_html(table: Table) -> str:
         f"<h2>{html.escape(table.title)}</h2>",
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
     ]
-    if table.signature:
-        parts.append(f'<p class="signature">signature: {html.escape(table.signature)}</p>')
     return "\n".join(parts)
 
 
@@ -72,6 +70,7 @@ def report_html(
     parts.append("<h2>Notes</h2><ul>")
     for line in notes:
         kind = ' class="warning"' if line.startswith("warning:") else ""
+        kind = ' class="signature"' if line.startswith("signature:") else kind  # long: wraps anywhere
         parts.append(f"<li{kind}>{html.escape(line)}</li>")
     parts.append("</ul></body></html>")
     return "\n".join(parts) + "\n"

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from longbench.errors import LongBenchError
+from longbench.redaction import redact_url
 
 CONNECT_TIMEOUT_S = 3.0
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -56,6 +57,6 @@ def from_hub(load: Callable[..., T], model: str, what: str, **options: Any) -> T
         return load(model, local_files_only=True, **options)
     except (OSError, ValueError):
         raise LongBenchError(
-            f"cannot load the {what} of {model!r}: the hub ({endpoint}) cannot be reached and it is not in the "
+            f"cannot load the {what} of {model!r}: the hub ({redact_url(endpoint)}) cannot be reached and it is not in the "
             "local cache; connect, or pass a local directory"
         ) from None

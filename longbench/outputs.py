@@ -2,7 +2,7 @@
 
 A prediction line is the reference format plus the sample id: ``{"pred", "answers", "all_classes",
 "length", "_id"}``. A process killed mid-run leaves at most a torn last line, which the next run cuts off
-before appending; ids already in the file are skipped, so no sample is ever written twice. Failed samples go
+before appending (a last line that is whole but lacks its newline is kept, as eval keeps it); ids already in the file are skipped, so no sample is ever written twice. Failed samples go
 to ``errors.jsonl`` beside the predictions (never into them) and are retried by the next run.
 """
 
@@ -14,7 +14,6 @@ import fcntl
 import json
 import os
 import re
-import shlex
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -22,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
-from longbench.outputset import current_umask
+from longbench.jsonl import utf8
+from longbench.permissions import current_umask
+from longbench.redaction import redact_text, redacted_command
 
 RUN_STEM = "run"  # run.json: every setting of the run
 ERRORS_STEM = "errors"  # errors.jsonl: samples that failed, retried by the next run
@@ -47,8 +48,8 @@ def write_atomic(path: Path, text: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(handle, 0o666 & ~current_umask())  # mkstemp makes 0600; follow the umask like open() does
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(utf8(text))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -57,13 +58,62 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+_DICT = (dict,)
+_RUN_FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "output_settings": (_DICT, "an object"),
+    "backend_settings": (_DICT, "an object"),
+    "decoding": (_DICT, "an object"),
+    "versions": (_DICT, "an object"),
+    "max_length": (_DICT, "an object"),
+    "max_new_tokens": (_DICT, "an object"),
+    "data_sha256": (_DICT, "an object"),
+    "task_samples": (_DICT, "an object"),
+    "compression": ((dict, type(None)), "an object or null"),
+    "stop_at_newline": ((list,), "a list"),
+    "earlier_versions": ((list,), "a list"),
+    "shard": ((list, type(None)), "a list or null"),
+    "e": ((bool,), "true or false"),
+    "verify": ((bool,), "true or false"),
+    "complete": ((bool,), "true or false"),
+}
+
+
+def check_run_fields(path: Path, record: Any) -> dict[str, Any]:
+    """``record`` (a parsed run.json) when every field this package reads has the type it writes; else one
+    :class:`InputError` naming the file and the field."""
+    if not isinstance(record, dict):
+        raise InputError(path, "not a valid run.json (not a JSON object); delete it or use another --out")
+    for key, (types, expected) in _RUN_FIELD_TYPES.items():
+        if key in record and not isinstance(record[key], types):
+            got = type(record[key]).__name__
+            raise InputError(path, f"not a valid run.json: field {key!r} must be {expected}, got {got}")
+    samples = record.get("task_samples", {})
+    for task, count in samples.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InputError(
+                path, f"not a valid run.json: task_samples[{task!r}] must be a count, got {count!r:.40}"
+            )
+    return record
+
+
 def json_line(record: dict[str, Any]) -> bytes:
-    """One record as a UTF-8 JSON line (non-ASCII kept, as the reference writes it)."""
-    return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    """One record as a UTF-8 JSON line (non-ASCII kept, as the reference writes it; a lone surrogate, which
+    UTF-8 cannot hold, becomes U+FFFD)."""
+    return utf8(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def is_whole_line(raw: bytes) -> bool:
+    """Whether ``raw`` (a last line without its newline) is a whole JSON object, rather than one torn by a
+    crash mid-write. Predict and eval apply the same rule: a whole one counts, a torn one is left out."""
+    try:
+        return isinstance(json.loads(raw.decode("utf-8")), dict)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
 
 
 def _drop_torn_tail(path: Path) -> None:
-    """Cut ``path`` back to its last newline: a line without one was being written when a run died."""
+    """End ``path`` with a newline: a last line without one is either whole (its newline is added) or was
+    being written when a run died (it is cut off)."""
     with open(path, "rb+") as file:
         size = file.seek(0, os.SEEK_END)
         if size == 0:
@@ -80,7 +130,13 @@ def _drop_torn_tail(path: Path) -> None:
             position -= step
         else:
             end = 0
-        if end < size:
+        if end == size:
+            return
+        file.seek(end)
+        if is_whole_line(file.read(size - end)):
+            file.seek(size)
+            file.write(b"\n")
+        else:
             file.truncate(end)
 
 
@@ -143,7 +199,8 @@ def append_whole(fd: int, data: bytes) -> None:
 
 class OutputLock:
     """One writer per set of output files: an exclusive ``flock`` on ``path``, which the kernel releases
-    when the process ends however it ends. The file holds the holder's pid and command, for the refusal, and
+    when the process ends however it ends. The file holds the holder's pid and command (URLs and keys redacted),
+    for the refusal, and
     is removed on release (a process that locked the removed file sees it is gone and tries again)."""
 
     def __init__(self, path: Path) -> None:
@@ -159,6 +216,9 @@ class OutputLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip() or "unknown process"
+                holder = redact_text(
+                    holder
+                )  # a lock file written by an older version may hold a URL's password
                 os.close(fd)
                 raise LongBenchError(
                     f"{what}: another run is writing here (pid {holder}); wait for it to end or stop it, "
@@ -168,7 +228,7 @@ class OutputLock:
                 break
             os.close(fd)  # the holder removed this file as we opened it: lock the current one
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}: {shlex.join(sys.argv)}\n".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()}: {redacted_command(sys.argv)}\n".encode(), 0)
         self._fd = fd
         return self
 
@@ -184,6 +244,11 @@ class OutputLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def folder_lock(folder: Path, shard: tuple[int, int] | None = None) -> OutputLock:
+    """The lock every writer of ``folder`` (or of one shard's files in it) takes: predict and compress alike."""
+    return OutputLock(output_file(folder, ".predict", ".lock", shard))
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -6,8 +6,10 @@ into a temporary folder beside the target (``.<name>.tmp-XXXX``), moves the old 
 moment leaves the target holding a complete set; leftovers of a killed earlier install are cleaned up (or the
 old set put back) by the next one. Where the kernel can exchange two folders in one step (Linux
 ``renameat2``), the old and new folders are swapped instead, so the target is never absent. An exclusive
-``flock`` on ``.<name>.lock`` beside the target makes a second process wait its turn. Each set carries a manifest (:data:`MANIFEST`) naming its files, so a folder is
-only ever replaced when it is missing, empty or an earlier set: never a folder holding the user's own files.
+``flock`` on the parent folder itself makes a second process wait its turn (no lock file is left behind).
+Each set carries a manifest (:data:`MANIFEST`) naming every file it wrote, at any depth, so a folder is only
+ever replaced when it is missing, empty or an earlier set: never a folder holding a file eval did not write,
+however deep. Names given by the user are never used as patterns (``metrics/[ab]`` is a plain name).
 """
 
 from __future__ import annotations
@@ -15,17 +17,20 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from longbench.errors import LongBenchError
+from longbench.permissions import current_umask
 
 MANIFEST = ".longbench-eval.json"  # {"files": [...]}: marks a folder as an output set of `longbench eval`
 # What `longbench eval` wrote before sets had a manifest: such a folder may still be replaced.
@@ -49,24 +54,47 @@ def _step(name: str) -> None:
         time.sleep(60)
 
 
+def _contents(target: Path) -> set[str] | None:
+    """Every file under ``target`` as a relative POSIX path; None when it holds anything but plain files and
+    folders (a symbolic link, a FIFO, ...), which eval never writes."""
+    found: set[str] = set()
+    for folder, subfolders, files in os.walk(target):
+        here = Path(folder)
+        for name in [*subfolders, *files]:
+            if (here / name).is_symlink():
+                return None
+        for name in files:
+            if not (here / name).is_file():
+                return None
+            found.add((here / name).relative_to(target).as_posix())
+    return found
+
+
+def _listed(target: Path) -> set[str] | None:
+    """The files an earlier set's manifest names; None when it has none or it cannot be read."""
+    try:
+        listed = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(listed, list) or not all(isinstance(name, str) for name in listed):
+        return None
+    return {Path(name).as_posix() for name in listed}
+
+
 def _is_replaceable(target: Path) -> bool:
-    """Missing, empty, an earlier output set holding only its own files (per its manifest), or a folder of
-    files only eval ever wrote (before sets had a manifest)."""
+    """Missing, empty, an earlier output set holding only files its manifest names (at any depth), or a
+    folder of top-level files only eval ever wrote (before sets had a manifest)."""
     if not target.exists():
         return True
     if not target.is_dir() or target.is_symlink():
         return False
-    names = {entry.name for entry in target.iterdir()}
-    if MANIFEST in names:
-        try:
-            listed = json.loads((target / MANIFEST).read_text(encoding="utf-8"))["files"]
-            own = {Path(name).parts[0] for name in listed} | {MANIFEST}
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
-            return False
-        return names <= own
-    return all(
-        (target / name).is_file() and (name in _LEGACY_NAMES or name.startswith("table_")) for name in names
-    )
+    contents = _contents(target)
+    if contents is None:
+        return False
+    if (target / MANIFEST).is_file():
+        listed = _listed(target)
+        return listed is not None and contents <= listed | {MANIFEST}
+    return all("/" not in name and (name in _LEGACY_NAMES or name.startswith("table_")) for name in contents)
 
 
 def _refuse_foreign(target: Path) -> None:
@@ -77,7 +105,9 @@ def _refuse_foreign(target: Path) -> None:
 
 
 def _leftovers(target: Path, kind: str) -> list[Path]:
-    return sorted(target.parent.glob(f".{target.name}.{kind}-*"))
+    """This target's own temporary folders (compared as plain names: a user's name is never a pattern)."""
+    prefix = f".{target.name}.{kind}-"
+    return sorted(entry for entry in target.parent.iterdir() if entry.name.startswith(prefix))
 
 
 def _recover(target: Path) -> None:
@@ -92,10 +122,14 @@ def _recover(target: Path) -> None:
 
 @contextmanager
 def _locked(target: Path) -> Iterator[None]:
-    """Hold an exclusive lock for ``target`` (released by the kernel if the process dies)."""
-    with open(target.parent / f".{target.name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    """Hold an exclusive lock on ``target``'s parent folder (released by the kernel if the process dies; no
+    lock file is created, so none is ever left behind)."""
+    descriptor = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
+    finally:
+        os.close(descriptor)
 
 
 def check_output_location(target: Path) -> None:
@@ -190,8 +224,16 @@ def install_output_set(target: Path, files: Mapping[str, bytes]) -> None:
         raise _fail(target, error) from None
 
 
-def current_umask() -> int:
-    """The process's umask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+MAX_FOLDER_NAME = 120  # characters of a default results folder's name (file systems allow 255 bytes)
+
+
+def results_folder_name(names: Sequence[str]) -> str:
+    """A folder name for the results of ``names`` (models, result files): ``a+b+c``, characters a path cannot
+    hold replaced; when too long, the first names and a hash of all of them."""
+    safe = [re.sub(r"[^\w.+=-]+", "_", name).strip("._") or "_" for name in names]
+    joined = "+".join(safe)
+    if len(joined) <= MAX_FOLDER_NAME:
+        return joined
+    digest = hashlib.sha256("\0".join(names).encode("utf-8", "replace")).hexdigest()[:12]
+    head = "+".join(safe[:2])[: MAX_FOLDER_NAME - 40]
+    return f"{head}+{len(names) - 2}-more-{digest}"

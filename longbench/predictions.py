@@ -19,7 +19,7 @@ from longbench.errors import InputError, LongBenchError
 from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
-from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
+from longbench.outputs import ERRORS_STEM, RUN_STEM, check_run_fields, is_whole_line, unsharded_stem
 from longbench.seeds import split_by_seed
 from longbench.tasks import all_tasks, get_task
 
@@ -100,14 +100,23 @@ def parse_prediction(obj: Any, path: Path, line: int, index: int, need_length: b
     )
 
 
-def read_prediction_file(path: Path, task: str, need_length: bool = False) -> list[Prediction]:
-    """All records of ``task``'s prediction file, in file order. Blank lines are skipped."""
+def read_prediction_file(
+    path: Path, task: str, need_length: bool = False, warnings: list[str] | None = None
+) -> list[Prediction]:
+    """All records of ``task``'s prediction file, in file order. Blank lines are skipped; a torn last line
+    (no newline, not a whole JSON object: a crash mid-write) is left out with a warning, as predict cuts it."""
     metric = get_task(task).metric
     records: list[Prediction] = []
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
+            if not raw.endswith(b"\n") and not is_whole_line(raw):
+                (warnings if warnings is not None else []).append(
+                    f"{path}:{number}: torn last line (a run was stopped mid-write) left out; scored as far as "
+                    "the file goes"
+                )
+                break
             obj = parse_json_line(raw, path, number, first=number == 1)
             record = parse_prediction(obj, path, number, len(records), need_length)
             problem = gold_problem(metric, record.answers, record.all_classes)
@@ -175,9 +184,9 @@ def _run_records(dirs: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
                 record = json.loads(run_file.read_text(encoding="utf-8"))
             except (ValueError, RecursionError, UnicodeDecodeError):
                 record = None
-            if not isinstance(record, dict) or not isinstance(record.get("task_samples", {}), dict):
+            if not isinstance(record, dict):
                 raise InputError(run_file, "not a valid run.json")
-            records.append((run_file, record))
+            records.append((run_file, check_run_fields(run_file, record)))
     return records
 
 
@@ -280,7 +289,7 @@ def read_model(
     planned: list[str] = []
     for task in (t.name for t in all_tasks(e) if only is None or t.name in only):
         parts = [
-            read_prediction_file(path, task, need_length=e)
+            read_prediction_file(path, task, need_length=e, warnings=warnings)
             for files in per_dir
             for path in files.get(task, [])
         ]

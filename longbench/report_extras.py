@@ -14,10 +14,15 @@ from longbench.reports import Table, TableOptions
 
 @dataclass(frozen=True)
 class ReportOptions:
-    """The table options, and whether figures are drawn."""
+    """The table options, and whether figures are drawn (None: when matplotlib is installed)."""
 
     tables: TableOptions = field(default_factory=TableOptions)
-    plots: bool = False
+    plots: bool | None = None
+
+    def draws_figures(self) -> bool:
+        import importlib.util
+
+        return self.plots if self.plots is not None else importlib.util.find_spec("matplotlib") is not None
 
 
 def extra_report_files(
@@ -28,12 +33,12 @@ def extra_report_files(
     options: ReportOptions,
     more_tables: Sequence[Table] = (),
 ) -> dict[Path, str | bytes]:
-    """``report.html`` (always) and, with ``plots``, every figure as PNG and SVG: path -> content."""
+    """``report.html`` (always) and, when figures are drawn, every figure as PNG and SVG: path -> content."""
     from longbench.html_report import report_html
 
     files: dict[Path, str | bytes] = {}
     figures = {}
-    if options.plots:
+    if options.draws_figures():
         from longbench.plots import figure_files
 
         figures = spec.figures(results, options.tables)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,26 @@ from typing import Any
 
 from longbench.evaluation import BUCKETS, ModelResult
 from longbench.health import health_note
+from longbench.jsonl import utf8
 from longbench.outputset import install_output_set
 from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longbench.tasks import all_tasks, table_layout
+
+_NUMBER_LIKE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?[^\w=]{0,3}|-")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(cell: str) -> str:
+    """``cell`` safe for a spreadsheet: text that would start a formula (``=HYPERLINK(...)``, ``+``, ``-``,
+    ``@``) gets a leading ``'``; numbers (``-1.25``, ``3.50*``) are left as they are."""
+    if cell.startswith(_FORMULA_START) and not _NUMBER_LIKE.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def markdown_cell(cell: str) -> str:
+    """``cell`` inside a Markdown table row: ``|`` and backslashes escaped, line breaks made spaces."""
+    return " ".join(cell.replace("\\", "\\\\").replace("|", "\\|").splitlines())
 
 
 @dataclass(frozen=True)
@@ -25,26 +43,26 @@ class Table:
     title: str
     header: list[str]
     rows: list[list[str]]
-    signature: str = ""  # shown under the table in text and Markdown (CSV stays pure data)
+    signature: str = ""  # what the numbers came from; printed once per output by the caller, not per table
     partial: list[str] | None = None  # per row, what is partial ("" when complete): a CSV column
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.header) + " |"]
+        lines = [f"### {self.title}", "", "| " + " | ".join(map(markdown_cell, self.header)) + " |"]
         lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.header))) + "|")
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
-        if self.signature:
-            lines += ["", f"`signature: {self.signature}`"]
+        lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in self.rows]
         return "\n".join(lines) + "\n"
 
     def csv(self) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        if self.partial and any(self.partial):
-            writer.writerow([*self.header, "partial"])
-            writer.writerows([*row, mark] for row, mark in zip(self.rows, self.partial, strict=False))
+        partial = self.partial if self.partial and any(self.partial) else None
+        writer.writerow(map(csv_cell, [*self.header, "partial"] if partial else self.header))
+        if partial:
+            writer.writerows(
+                map(csv_cell, [*row, mark]) for row, mark in zip(self.rows, partial, strict=False)
+            )
         else:
-            writer.writerow(self.header)
-            writer.writerows(self.rows)
+            writer.writerows(map(csv_cell, row) for row in self.rows)
         return buffer.getvalue()
 
     def text(self) -> str:
@@ -58,8 +76,6 @@ class Table:
             lines.append("  ".join(cells))
             if n == 0:
                 lines.append("  ".join("-" * w for w in widths))
-        if self.signature:
-            lines.append(f"signature: {self.signature}")
         return "\n".join(lines) + "\n"
 
 
@@ -456,7 +472,7 @@ def write_output_set(out_dir: Path, files: Mapping[Path, str | bytes]) -> None:
     install_output_set(
         out_dir,
         {
-            str(path.relative_to(out_dir)): content if isinstance(content, bytes) else content.encode("utf-8")
+            str(path.relative_to(out_dir)): content if isinstance(content, bytes) else utf8(content)
             for path, content in files.items()
         },
     )

@@ -45,8 +45,9 @@ from longbench.outputs import (
     RUN_STEM,
     CallJournal,
     ErrorLog,
-    OutputLock,
     PredictionWriter,
+    check_run_fields,
+    folder_lock,
     json_line,
     output_file,
     write_atomic,
@@ -212,22 +213,25 @@ def _lowest_free_line(taken: set[int]) -> int:
 
 
 class _Progress:
-    """An overall bar (samples of all tasks) and one bar per task while it has samples in flight, each with
-    samples/s and generated tokens/s."""
+    """An overall bar (samples of all tasks) and, on a terminal, one bar per task while it has samples in
+    flight, each with samples/s and generated tokens/s. Elsewhere (a log file) a plain line now and then."""
 
-    def __init__(self, pending: dict[str, int], settled: int) -> None:
-        from tqdm.auto import tqdm
+    def __init__(self, work: dict[str, tuple[int, int]], settled: int) -> None:
+        """``work``: task -> (samples this run has to predict, how many of them it already has)."""
+        from longbench.progress import progress_bar
 
-        self._tqdm = tqdm
-        self.overall = tqdm(
-            total=sum(pending.values()) + settled,
+        self._bar_of = progress_bar
+        self._per_task = sys.stderr.isatty()  # separate task lines only where they redraw in place
+        self.overall = progress_bar(
+            total=sum(total - done for total, done in work.values()) + settled,
             initial=settled,
             desc="all tasks",
             unit="sample",
             position=0,
             dynamic_ncols=True,
         )
-        self._left = {task: n for task, n in pending.items() if n}
+        self._work = {task: (total, done) for task, (total, done) in work.items() if total > done}
+        self._left = {task: total - done for task, (total, done) in self._work.items()}
         self._bars: dict[str, Any] = {}
         self._lines: dict[str, int] = {}  # screen line of each open task bar
         self._tokens: dict[str, int] = {}
@@ -236,13 +240,16 @@ class _Progress:
     def _bar(self, task: str) -> Any:
         if task not in self._bars:
             self._lines[task] = _lowest_free_line(set(self._lines.values()))
-            self._bars[task] = self._tqdm(
-                total=self._left[task],
+            total, done = self._work[task]
+            self._bars[task] = self._bar_of(
+                total=total,
+                initial=done,
                 desc=task,
                 unit="sample",
                 position=self._lines[task],
                 leave=False,
                 dynamic_ncols=True,
+                disable=True if not self._per_task else None,
             )
             self._tokens[task] = 0
         return self._bars[task]
@@ -273,7 +280,9 @@ def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any], keys
     for key in keys:
         if key in old and old[key] != new.get(key):
             raise LongBenchError(f"{where} {key} ({old[key]!r}, now {new.get(key)!r}); {_ADVICE}")
-    different = mismatch(old.get("output_settings", {}), new["output_settings"])
+    # settings the earlier run's backend described but did not yet list as output settings count as well
+    previous = {**output_settings(old.get("backend_settings") or {}), **(old.get("output_settings") or {})}
+    different = mismatch(previous, new["output_settings"])
     if different is not None:
         key, was, now = different
         raise LongBenchError(f"{where} {key} ({was!r}, now {now!r}); pass the same setting, or {_ADVICE}")
@@ -283,16 +292,35 @@ def _check_compatible(path: Path, old: dict[str, Any], new: dict[str, Any], keys
                 raise LongBenchError(f"{where} {key} for {task} ({value}, now {new[key][task]}); {_ADVICE}")
 
 
+def _check_version(path: Path, old: dict[str, Any], new: dict[str, Any], allowed: bool) -> None:
+    """Refuse to add to predictions another longbench version made, unless ``allowed``: a new version may
+    build prompts, truncate or decode differently."""
+    was = (old.get("versions") or {}).get("longbench")
+    now = new["versions"].get("longbench")
+    if was is not None and was != now and not allowed:
+        raise LongBenchError(
+            f"{path}: the predictions here were made by longbench {was}, this is {now}, which may build prompts "
+            f"or decode differently; pass --allow-version-change to add to them anyway, or {_ADVICE}"
+        )
+
+
+def _version_history(old: dict[str, Any] | None, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The versions of earlier runs into this folder that differ from this run's, oldest first."""
+    history = list((old or {}).get("earlier_versions") or [])
+    was = (old or {}).get("versions")
+    if was and was != settings["versions"] and was not in history:
+        history.append(was)
+    return history
+
+
 def _read_run_file(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise InputError(path, "not a valid run.json; delete it or use another --out") from None
-    if not isinstance(old, dict):
-        raise InputError(path, "not a valid run.json; delete it or use another --out")
-    return old
+    return check_run_fields(path, old)
 
 
 @dataclass(frozen=True)
@@ -307,6 +335,7 @@ class _Run:
     limit: int | None
     shard: tuple[int, int] | None
     batch_size: int
+    allow_version_change: bool = False  # add to predictions another longbench version made
 
     def records(self, task: Task, *, shard: bool = True) -> Iterator[Record]:
         """The task's records (unchecked: the data pass checked the file), this shard's share by default."""
@@ -421,6 +450,7 @@ def predict(
     top_k: int | None = None,
     seed: int | None = None,
     thinking_budget: int = 0,
+    allow_version_change: bool = False,
 ) -> PredictSummary:
     """Predict ``tasks`` of ``benchmark`` (a registry name, a definition or its run half; all its tasks for
     the source when None) into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
@@ -429,6 +459,8 @@ def predict(
     ``batch_size`` is recorded in run.json (the backend was built with it). With ``dump_prompts`` the final
     model inputs are written to that file and nothing is generated. ``seed`` gives every call its own seed;
     ``thinking_budget`` adds tokens to every call's answer budget.
+    Predictions of another longbench version are only added to with ``allow_version_change`` (run.json then
+    lists the earlier versions).
     """
     spec = _run_spec(benchmark)
     source = data if isinstance(data, Source) else open_source(data, top_k=top_k, verify=verify)
@@ -438,7 +470,8 @@ def predict(
     if shard:
         select_shard([], *shard)  # checks the shard numbers
     chosen = tasks if tasks is not None else spec.tasks(name, source, None, None)
-    run = _Run(spec, source, backend, chosen, CallSettings(seed, thinking_budget), limit, shard, batch_size)
+    calls = CallSettings(seed, thinking_budget)
+    run = _Run(spec, source, backend, chosen, calls, limit, shard, batch_size, allow_version_change)
     summary = PredictSummary(out_dir=out_dir / name, model_name=name)
     names = [n for n in dict.fromkeys([name, described_model]) if n]
     budget = _budgets(backend, spec, names, max_length, say)
@@ -447,7 +480,7 @@ def predict(
         return summary
     folder = summary.out_dir
     try:
-        with OutputLock(output_file(folder, ".predict", ".lock", shard)).acquire(str(folder)):
+        with folder_lock(folder, shard).acquire(str(folder)):
             return _predict_locked(run, summary, budget, say)
     except OSError as error:  # e.g. the output folder cannot be created or written (read-only, full, ...)
         where = error.filename or folder
@@ -496,6 +529,7 @@ def _checked_settings(
     )  # a benchmark's sampling temperature
     if old is not None:
         _check_compatible(run_path, old, settings, (*_MUST_MATCH, *run.spec.must_match))
+        _check_version(run_path, old, settings, run.allow_version_change)
     return settings
 
 
@@ -617,7 +651,7 @@ class _Counted:
         summary = self._summary
         _count_samples(self._run, self._writers, summary, self._settings)
         self._save()
-        self._bars = _Progress(_left(summary), summary.skipped + summary.written + summary.failed)
+        self._bars = _Progress(_work(summary), summary.skipped + summary.written + summary.failed)
 
 
 def _generate(run: _Run, summary: PredictSummary, settings: dict[str, Any], save: Callable[[], None]) -> None:
@@ -645,8 +679,9 @@ def _generate(run: _Run, summary: PredictSummary, settings: dict[str, Any], save
         counted.finish()
 
 
-def _left(summary: PredictSummary) -> dict[str, int]:
-    return {t: o.samples - o.skipped - o.written - o.failed for t, o in summary.tasks.items()}
+def _work(summary: PredictSummary) -> dict[str, tuple[int, int]]:
+    """Task -> (samples this run has to predict, how many of them it already has)."""
+    return {t: (o.samples - o.skipped, o.written + o.failed) for t, o in summary.tasks.items()}
 
 
 def _settle(
@@ -704,6 +739,7 @@ def _write_run_file(path: Path, old: dict[str, Any] | None, settings: dict[str, 
     merged["stop_at_newline"] = sorted(
         {*(old or {}).get("stop_at_newline", []), *settings["stop_at_newline"]}
     )
+    merged["earlier_versions"] = _version_history(old, settings)
     merged["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     merged["complete"] = complete
     try:

@@ -62,7 +62,7 @@ def _compression(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dict):
-        return ",".join(f"{k}={value[k]}" for k in sorted(value))
+        return ",".join(f"{k}={_portable(k, value[k])}" for k in sorted(value))
     return str(value)
 
 
@@ -71,6 +71,14 @@ def completeness_parts(scored: int, expected: int, unverified: bool) -> str:
     results say how many of the benchmark's samples they scored, so they never share a full run's signature."""
     parts = f"|partial:{scored}/{expected}" if scored < expected else ""
     return parts + ("|verify:no" if unverified else "")
+
+
+def _portable(key: str, value: Any) -> Any:
+    """A path in the compression settings by its last part only: the same derived data signs the same on
+    every machine, and no one's folder layout goes into a table."""
+    if key in ("derived_data", "source") and isinstance(value, str):
+        return Path(value).name
+    return value
 
 
 def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:

@@ -41,6 +41,11 @@ def read_run_file(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
         run = None
     if not isinstance(run, dict) or run.get("kind") != KIND:
         raise InputError(path, f"not a {RUN_FILE} written by longbench compress")
+    for key, kind, name in (("settings", dict, "an object"), ("tasks", list, "a list")):
+        if key in run and not isinstance(run[key], kind):
+            raise InputError(
+                path, f"not a valid {RUN_FILE}: field {key!r} must be {name}, got {type(run[key]).__name__}"
+            )
     return run
 
 

@@ -17,6 +17,12 @@ CATEGORIES: tuple[str, ...] = (
     "Synthetic",
     "Code",
 )
+# the name each category has in the paper's tables (and ours), accepted by --category as well
+CATEGORY_TITLES: dict[str, str] = {
+    "Few-shot": "Few-shot Learning",
+    "Code": "Code Completion",
+    "Synthetic": "Synthetic Tasks",
+}
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,15 @@ def get_task(name: str, e: bool = False) -> Task:
 def select_tasks(
     names: Iterable[str] | None = None, category: str | None = None, e: bool = False
 ) -> list[Task]:
-    """Tasks by name and/or category (case-insensitive category), in the paper's order."""
+    """Tasks by name and/or category (case-insensitive; the short name or the table's, e.g. "Few-shot" or
+    "Few-shot Learning"), in the paper's order."""
     chosen = all_tasks(e)
     if names is not None:
         wanted = {get_task(name, e).name for name in names}
         chosen = [task for task in chosen if task.name in wanted]
     if category is not None:
-        match = {c.lower(): c for c in CATEGORIES}.get(category.lower())
+        names = {c.lower(): c for c in CATEGORIES} | {t.lower(): c for c, t in CATEGORY_TITLES.items()}
+        match = names.get(" ".join(category.split()).lower())
         if match is None:
             raise UnknownTaskError(f"unknown category {category!r}; valid: {', '.join(CATEGORIES)}")
         chosen = [task for task in chosen if task.category == match]

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from longbench.permissions import follow_umask
+
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -111,6 +113,11 @@ def _build_model(vocab_size: int) -> LlamaForCausalLM:
     return model.eval()
 
 
+def is_tiny_model(model: str) -> bool:
+    """Whether ``model`` is a folder holding the built-in tiny model."""
+    return _is_complete(Path(model))
+
+
 def _is_complete(path: Path) -> bool:
     return (path / MARKER).is_file()
 
@@ -120,6 +127,7 @@ def _create(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
+        follow_umask(staging)  # mkdtemp makes 0700: a shared cache follows the umask
         tokenizer = _build_tokenizer()
         model = _build_model(len(tokenizer))
         tokenizer.save_pretrained(staging)

@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from loopback import LoopbackServer
 
@@ -75,6 +76,9 @@ class ServerConfig:
     # every request that does not set ``repetition_penalty`` itself (the reply then changes, see below)
     default_repetition_penalty: float | None = None
     known_fields_only: bool = False  # like OpenAI's API: HTTP 400 for any body field it does not know
+    reply_suffix: str = ""  # appended to every reply (e.g. "\ud800", which JSON can spell and UTF-8 cannot)
+    hold: threading.Event | None = None  # when set, completions wait (up to a minute) until it is set
+    drip_seconds: float = 0.0  # when set, every answer's body is sent one byte per this many seconds
     counters: Counter[str] = field(default_factory=Counter)
 
 
@@ -123,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         authorization = self.headers.get("Authorization")
-        path = self.path.rstrip("/")
+        path = urlsplit(self.path).path.rstrip("/")  # a base URL may carry a query (``?api-key=...``)
         try:
             body = json.loads(raw)
             assert isinstance(body, dict)
@@ -157,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.record(RecordedRequest(path, body, authorization, fault or "ok"))
         if config.latency:
             time.sleep(config.latency)
+        if config.hold is not None:
+            config.hold.wait(60)
         if fault == "drop":
             self.close_connection = True
             return
@@ -175,7 +181,27 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(config.slow_seconds)
-        self._send_json(200, _completion_body(path, body, prompt, config.default_repetition_penalty))
+        if config.drip_seconds:
+            payload = _completion_body(path, body, prompt, config.default_repetition_penalty)
+            self._drip(json.dumps(payload).encode("utf-8"), config.drip_seconds)
+            return
+        payload = _completion_body(path, body, prompt, config.default_repetition_penalty, config.reply_suffix)
+        self._send_json(200, payload)
+
+    def _drip(self, data: bytes, seconds: float) -> None:
+        """Headers at once, then the body one byte every ``seconds`` (each read gets data in time)."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.flush()
+            for offset in range(len(data)):
+                self.wfile.write(data[offset : offset + 1])
+                self.wfile.flush()
+                time.sleep(seconds)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self._send_raw(status, json.dumps(payload).encode("utf-8"), headers)
@@ -229,9 +255,9 @@ def styled_reply(style: str, prompt: str, answer: str, max_tokens: int | None) -
 
 
 def _completion_body(
-    path: str, body: dict[str, Any], prompt: str, default_penalty: float | None = None
+    path: str, body: dict[str, Any], prompt: str, default_penalty: float | None = None, suffix: str = ""
 ) -> dict[str, Any]:
-    text = reply_text(prompt, body.get("max_tokens"), body.get("stop"))
+    text = reply_text(prompt, body.get("max_tokens"), body.get("stop")) + suffix
     if default_penalty is not None and body.get("repetition_penalty", default_penalty) != 1.0:
         text = penalized(text)
     usage: dict[str, Any] = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
@@ -258,8 +284,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, config: ServerConfig) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    allow_reuse_address = True  # a server restarted on the port of one just stopped (tests of outages)
+
+    def __init__(self, config: ServerConfig, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.config = config
         self.lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
@@ -291,13 +319,14 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAIServer(LoopbackServer):
     """The fake server, running in a background thread; use as a context manager.
 
-    ``url`` is the base URL to give a client (``http://127.0.0.1:PORT/v1``).
+    ``url`` is the base URL to give a client (``http://127.0.0.1:PORT/v1``); ``port`` binds a given port (to
+    bring a stopped server back where its clients look for it).
     """
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, port: int = 0, **config: Any) -> None:
         self.config = ServerConfig(**config)
         self._server: _Server
-        super().__init__(_Server(self.config), "openai-server")
+        super().__init__(_Server(self.config, port), "openai-server")
 
     @property
     def url(self) -> str:
@@ -322,8 +351,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--slow-seconds", type=float, default=5.0)
     parser.add_argument("--retry-after", default="1")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (default: any free one)")
     args = parser.parse_args()
     server = FakeOpenAIServer(
+        port=args.port,
         fault_rate=args.fault_rate,
         faults=tuple(kind for kind in args.faults.split(",") if kind),
         seed=args.seed,

@@ -3,6 +3,7 @@ test written here, and folders with different samples are refused with one line 
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -117,3 +118,19 @@ def test_samples_are_paired_by_id_whatever_the_order(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     row = json.loads((tmp_path / "out" / "comparison.json").read_text())["tasks"]["hotpotqa"]
     assert row["diff"] == 0.0 and row["ci95"] == [0.0, 0.0] and row["p"] == 1.0
+
+
+@needs_shared
+def test_the_printed_table_shows_the_p_floor_as_a_bound_and_names_its_columns(comparison: Path) -> None:
+    data = json.loads((comparison / "comparison.json").read_text())
+    floor = round(1 / 1001, 4)
+    at_floor = [task for task, row in data["tasks"].items() if row["p"] <= floor]
+    assert at_floor  # these two models differ clearly on several tasks
+    with open(comparison / "comparison.csv", newline="") as file:
+        header, *rows = list(csv.reader(file))
+    assert header[-2:] == ["p", "sig"]
+    printed = {row[0]: row[5] for row in rows}
+    from longbench.published import display_name
+
+    assert {printed[display_name(task)] for task in at_floor} == {"<= 0.001"}
+    assert all(cell == "<= 0.001" or float(cell) > floor for cell in printed.values())

@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -342,3 +344,27 @@ def test_a_bad_source_line_stops_compress_before_any_output(tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"{source}:2" in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_two_compress_runs_into_one_folder_do_not_mix(tmp_path, tiny_model):
+    """The first run is held by a slow server; a second `compress` into the same folder is refused at once and
+    the first one's output holds each id once."""
+    args = ["compress", "--method", "summary", "--backend", "openai", "--model", "fake-model", "--tokenizer",
+            "builtin:tiny", "--data", "sample", "--tasks", "gov_report", "--limit", "2", "--chunk-size", "200",
+            "--concurrency", "1", "--out", "s"]  # fmt: skip
+    with FakeOpenAIServer(hold=threading.Event()) as server:  # answers wait until the second run was refused
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "LONGBENCH_CACHE": str(tiny_model.parent)}
+        first = subprocess.Popen([sys.executable, "-m", "longbench", *args, "--base-url", server.url], cwd=tmp_path,
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        lock = tmp_path / "s" / ".predict.lock"
+        deadline = time.monotonic() + 120
+        while not (lock.exists() and lock.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = longbench(*args, "--base-url", server.url, cwd=tmp_path, cache=tiny_model.parent)
+        server.config.hold.set()
+        _, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert second.returncode == 2 and "another run is writing here" in second.stderr, second.stderr
+    assert f"pid {first.pid}" in second.stderr
+    ids = [record["_id"] for record in lines(tmp_path / "s" / "gov_report.jsonl")]
+    assert len(ids) == len(set(ids)) == 2

@@ -18,12 +18,20 @@ PREDS = SHARED / "longbench-preds"
 
 def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "longbench", *map(str, args)],
+        [sys.executable, "-m", "longbench", *map(str, args), *no_figures(args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=300,
     )
+
+
+def no_figures(args: tuple[str | Path, ...]) -> list[str]:
+    """``--no-plots`` for a v1 eval that does not ask for figures: drawing them (the default where matplotlib is
+    installed) takes a second, and these tests check the scores and tables (tests/test_html_report.py and
+    tests/test_plots.py check the figures)."""
+    v1_eval = args[:1] == ("eval",) and "--v2" not in args
+    return ["--no-plots"] if v1_eval and not any(str(a) in ("--plots", "--no-plots") for a in args) else []
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

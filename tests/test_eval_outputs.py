@@ -20,8 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from longbench.outputs import write_atomic
-from longbench.outputset import MANIFEST, check_output_location
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from test_eval_cli import no_figures  # noqa: E402
+
+from longbench.outputs import write_atomic  # noqa: E402
+from longbench.outputset import MANIFEST, check_output_location  # noqa: E402
 
 PAUSE_ENV = "LONGBENCH_TEST_PAUSE_SWAP"
 
@@ -33,7 +37,7 @@ def run_cli(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "longbench", *map(str, args)],
+        [sys.executable, "-m", "longbench", *map(str, args), *no_figures(args)],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -73,7 +77,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def leftovers(out: Path) -> list[str]:
-    """Temporary or old folders an install left beside ``out`` (the lock file is expected)."""
+    """Temporary or old folders an install left beside ``out``."""
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.") and p.is_dir())
 
 
@@ -101,7 +105,7 @@ def kill_at_step(args: list[str | Path], step: str, prelude: str = "") -> None:
     """Start an eval that pauses at swap step ``step``, SIGKILL it once it reports being there."""
     code = f"import sys; {prelude}from longbench.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, *map(str, args)],
+        [sys.executable, "-c", code, *map(str, args), *no_figures(tuple(args))],
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
@@ -149,7 +153,7 @@ def test_kill_mid_swap_without_exchange_is_repaired_by_the_next_run(tmp_path: Pa
 def test_two_processes_into_one_folder_leave_one_complete_set(tmp_path: Path, two_sets) -> None:
     model_a, model_b, set_a, set_b = two_sets
     out = tmp_path / "metrics" / "toy"
-    command = [sys.executable, "-m", "longbench", "eval"]
+    command = [sys.executable, "-m", "longbench", "eval", "--no-plots"]
     procs = [
         subprocess.Popen([*command, model, "--out", out], stderr=subprocess.PIPE)
         for model in (model_a, model_b)

@@ -286,10 +286,17 @@ def test_context_window_from_models_endpoint(secret):
         finally:
             backend.close()
     unreachable = make_backend(["http://127.0.0.1:1/v1"], request_timeout=1.0)
-    try:
-        assert unreachable.context_window() is None
+    try:  # nothing listens there: the first request already says so (tests/test_fail_fast.py)
+        with pytest.raises(LongBenchError, match="check --base-url"):
+            unreachable.context_window()
     finally:
         unreachable.close()
+    with FakeOpenAIServer(max_model_len=8192) as server:  # a dead first URL: the next one is asked
+        backend = make_backend(["http://127.0.0.1:1/v1", server.url])
+        try:
+            assert backend.context_window() == 8192
+        finally:
+            backend.close()
 
 
 # -- the real CLI over the bundled sample set ------------------------------------------------------------

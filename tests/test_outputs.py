@@ -48,7 +48,7 @@ def test_reopening_loads_done_ids_and_never_writes_a_duplicate(tmp_path: Path) -
     assert _lines(path)[0]["pred"] == "p"
 
 
-@pytest.mark.parametrize("tail", [b'{"pred": "half', b"{", b'{"pred": "x", "_id": "z"}'])
+@pytest.mark.parametrize("tail", [b'{"pred": "half', b"{", b'{"pred": "x", "_id": "z"'])
 def test_a_torn_last_line_is_cut_off(tmp_path: Path, tail: bytes) -> None:
     path = tmp_path / "t.jsonl"
     good = json.dumps(_record("a")).encode() + b"\n"
@@ -58,6 +58,18 @@ def test_a_torn_last_line_is_cut_off(tmp_path: Path, tail: bytes) -> None:
         assert path.read_bytes() == good
         writer.write(_record("z"))
     assert [r["_id"] for r in _lines(path)] == ["a", "z"]
+
+
+def test_a_whole_last_line_without_its_newline_is_kept(tmp_path: Path) -> None:
+    """The rule eval applies too: a last line that is a whole JSON object counts; only its newline is added."""
+    path = tmp_path / "t.jsonl"
+    good = json.dumps(_record("a")).encode() + b"\n" + json.dumps(_record("z")).encode()
+    path.write_bytes(good)
+    with PredictionWriter(path) as writer:
+        assert writer.done_ids == {"a", "z"}
+        assert path.read_bytes() == good + b"\n"
+        writer.write(_record("b"))
+    assert [r["_id"] for r in _lines(path)] == ["a", "z", "b"]
 
 
 def test_a_file_that_is_only_a_torn_line_becomes_empty(tmp_path: Path) -> None:

@@ -91,6 +91,16 @@ def test_selection_and_unknown_names() -> None:
         select_tasks(category="Math")
 
 
+def test_a_category_by_the_name_its_table_gives_it() -> None:
+    """The tables print "Few-shot Learning", "Code Completion", "Synthetic Tasks": --category takes those too."""
+    for title, short in (
+        ("Few-shot Learning", "Few-shot"),
+        ("code completion", "Code"),
+        ("Synthetic Tasks", "Synthetic"),
+    ):
+        assert select_tasks(category=title) == select_tasks(category=short) != []
+
+
 def test_cli_prints_the_table() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "longbench", "tasks"], capture_output=True, text=True, check=True

@@ -74,6 +74,7 @@ def load_model(spec: EngineSpec, device: str | None, device_map: str | None = No
     import torch
     from transformers import AutoModelForCausalLM
 
+    _no_bars_off_terminal()
     on_gpu = device is not None and device != "cpu"
     if device_map is not None or on_gpu:
         try:
@@ -107,7 +108,31 @@ def load_model(spec: EngineSpec, device: str | None, device_map: str | None = No
     if device_map is None and not on_gpu and device is not None and device != "cpu":
         model.to(device)
     model.generation_config = neutral_generation_config(model.generation_config)
+    _quiet_if_tiny(spec.model)
     return model.eval()
+
+
+def _no_bars_off_terminal() -> None:
+    """transformers' own progress bars ("Loading weights") only on a terminal: in a log file they are
+    carriage-return drawings (longbench's progress there is a plain line now and then)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
+def _quiet_if_tiny(model: str) -> None:
+    """Silence transformers' reminder that generation went past the model's window for the built-in tiny model:
+    its 4,096 positions are a nominal window for tests (a chat template's tokens come on top of the truncated
+    prompt), and the reminder would print on every tiny run."""
+    import logging
+
+    from longbench.tinymodel import is_tiny_model
+
+    if is_tiny_model(model):
+        logging.getLogger("transformers.generation.stopping_criteria").setLevel(logging.ERROR)
 
 
 _TOKEN_FIELDS: tuple[str, ...] = ("eos_token_id", "bos_token_id", "pad_token_id", "decoder_start_token_id")

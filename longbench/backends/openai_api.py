@@ -9,6 +9,12 @@ more base URLs (least loaded first, ties in turn) and retried by our own policy:
 408/409/429/5xx answers (``Retry-After`` honoured) and malformed bodies. A sample that still fails comes back
 as a failed :class:`GenerationResult`; 401/403/404 stop the run. The API key is read from an environment
 variable and never printed, logged or written anywhere.
+
+Each attempt has one overall deadline (``request_timeout``: connecting, sending and the whole answer, so a
+server dripping a byte a second times out too). A server that refuses connections before any request has
+reached it stops the run at once (check ``--base-url``); one that stops accepting connections mid-run is
+waited for, without using up the samples' retries, until no request has reached any server for
+``unreachable_timeout`` seconds: then the run stops, keeping every prediction written.
 """
 
 from __future__ import annotations
@@ -25,16 +31,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult, TokenizerLike
 from longbench.backends.server_decoding import NeutralDecoding
 from longbench.errors import LongBenchError
+from longbench.jsonl import replace_lone_surrogates
+from longbench.redaction import is_variable_name, redact_text, redact_url
 from longbench.thinking import DEFAULT_THINK_TAGS, ThinkTags, check_think_tags
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_BASE_DELAY_ENV = "LONGBENCH_RETRY_BASE_DELAY"  # seconds; the first retry waits up to this long
 DEFAULT_RETRY_BASE_DELAY = 1.0
+UNREACHABLE_TIMEOUT_S = 120.0  # default: stop when no request has reached a server for this long
+UNREACHABLE_POLL_S = 5.0  # longest wait between tries of a server that refused the connection
 MAX_RETRY_DELAY = 60.0  # cap of one backoff wait
 MAX_RETRY_AFTER = 300.0  # longest Retry-After we obey
 NO_KEY = "EMPTY"  # sent when no key is configured (local servers ignore it)
@@ -107,7 +116,7 @@ def load_tokenizer(spec: str) -> TokenizerLike:
     except Exception as error:  # transformers raises many kinds (OSError, ValueError, HTTP errors)
         raise LongBenchError(
             f"cannot load tokenizer {spec!r} ({type(error).__name__}); pass --tokenizer with a Hugging Face "
-            "id or local path, or tiktoken:<encoding> for OpenAI models"
+            "id or local path"
         ) from error
 
 
@@ -134,16 +143,6 @@ def parse_retry_after(headers: Any) -> float | None:
     return None
 
 
-def redact_url(url: str) -> str:
-    """``url`` without any user:password part (safe for run.json and messages)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 @dataclass
 class _Endpoint:
     url: str
@@ -156,6 +155,7 @@ class _Failure:
     message: str
     retryable: bool
     retry_after: float | None = None
+    unreachable: bool = False  # the connection was refused or the host unknown: no server was reached
 
 
 class OpenAIBackend(Backend):
@@ -179,7 +179,10 @@ class OpenAIBackend(Backend):
         chat_template_kwargs: Mapping[str, Any] | None = None,
         think_tags: ThinkTags | None = DEFAULT_THINK_TAGS,
         neutral_decoding: bool = True,
+        unreachable_timeout: float = UNREACHABLE_TIMEOUT_S,
     ) -> None:
+        if unreachable_timeout <= 0:
+            raise LongBenchError(f"--unreachable-timeout must be positive, got {unreachable_timeout}")
         if concurrency < 1:
             raise LongBenchError(f"--concurrency must be at least 1, got {concurrency}")
         if request_timeout <= 0:
@@ -213,9 +216,12 @@ class OpenAIBackend(Backend):
         except ValueError as error:
             raise LongBenchError(str(error)) from None
         self.decoding = NeutralDecoding(enabled=neutral_decoding)
+        self.unreachable_timeout = float(unreachable_timeout)
         _import_openai()  # fail now, clearly, when the optional dependency is missing
         self._refusals: Counter[str] = Counter()  # identical non-retryable errors, to stop a doomed run
-        self.tokenizer = load_tokenizer(self.tokenizer_spec)
+        self.tokenizer = _api_tokenizer(self.tokenizer_spec)
+        self._last_contact: float | None = None  # monotonic time of the last answer from any server
+        self._refused_first: set[str] = set()  # endpoints that refused a connection before any answer
         self.stats: Counter[str] = Counter()  # attempts, successes, failures and retries by reason
         self._rng = random.Random()
         self._endpoints: list[_Endpoint] = []
@@ -272,6 +278,7 @@ class OpenAIBackend(Backend):
             "decoding_neutral": self.send_temperature and self.decoding.neutral,
             "chat_template_kwargs": dict(self.chat_template_kwargs),
             "think_tags": list(self.think_tags) if self.think_tags else None,
+            **self._sent_settings(),
             "tokenizer": self.tokenizer_spec,
             "api_key_env": self.api_key_env,  # the variable's name, never its value
             "concurrency": self.concurrency,
@@ -315,6 +322,14 @@ class OpenAIBackend(Backend):
             return None
         bare = len(self.tokenizer("", truncation=False).input_ids)  # type: ignore[misc]
         return max(0, len(encode_model_input(wrapped, self.tokenizer, chat_wrapped=True)) - bare)  # type: ignore[arg-type]
+
+    def _sent_settings(self) -> dict[str, Any]:
+        """How requests are sent, as flat keys compared on resume (a different way makes other predictions)."""
+        return {
+            "completion_as_chat": self.completion_tasks_as_chat,
+            "token_limit_parameter": self.token_limit_parameter,
+            "omit_temperature": not self.send_temperature,
+        }
 
     # -- the event loop thread ----------------------------------------------------------------------------
 
@@ -424,10 +439,12 @@ class OpenAIBackend(Backend):
     async def _generate_one(self, request: GenerationRequest, stopping: asyncio.Event) -> GenerationResult:
         failure = _Failure("not attempted", retryable=False)
         endpoint: _Endpoint | None = None
-        for attempt in range(self.max_retries + 1):
+        attempt = retries = 0
+        while True:
             if attempt:
                 delay = backoff_delay(attempt - 1, self.retry_base_delay, failure.retry_after, self._rng)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(self._bounded_wait(delay) if failure.unreachable else delay)
+            attempt += 1
             endpoint = self._pick(avoid=endpoint)
             endpoint.in_flight += 1
             self.stats["attempts"] += 1
@@ -440,15 +457,63 @@ class OpenAIBackend(Backend):
                 return result
             finally:
                 endpoint.in_flight -= 1
-            if not failure.retryable:
+            if failure.unreachable:
+                self._stop_if_unreachable(endpoint)
+            elif not failure.retryable:
                 self._stop_if_refused_again(failure.message)
             if not failure.retryable or stopping.is_set():
                 break
+            if not failure.unreachable:  # waiting for a server that went away uses up no retries
+                if retries >= self.max_retries:
+                    break
+                retries += 1
             self.stats["retries"] += 1
             self.stats["retry: " + failure.message.split(":")[0]] += 1
         self.stats["failures"] += 1
-        tries = attempt + 1
-        return GenerationResult.failure(request, self._scrub(f"{failure.message} (after {tries} attempts)"))
+        return GenerationResult.failure(request, self._scrub(f"{failure.message} (after {attempt} attempts)"))
+
+    async def _attempt(
+        self, endpoint: _Endpoint, path: str, body: dict[str, Any], request: GenerationRequest
+    ) -> GenerationResult:
+        """One attempt under one overall deadline (the client's own timeout applies to each read only), noting
+        when a server answered at all."""
+        openai = _import_openai()
+        try:
+            result = await asyncio.wait_for(self._send(endpoint, path, body, request), self.request_timeout)
+        except (openai.APIStatusError, MalformedResponse, openai.APIResponseValidationError):
+            self._last_contact = time.monotonic()  # an answer, if not a usable one: the server is there
+            raise
+        self._last_contact = time.monotonic()
+        return result
+
+    def _bounded_wait(self, delay: float) -> float:
+        """``delay``, at most :data:`UNREACHABLE_POLL_S` (a server that is back is used again soon) and not past
+        the moment the unreachable server is given up on."""
+        delay = min(delay, UNREACHABLE_POLL_S)
+        if self._last_contact is None:
+            return delay
+        left = self._last_contact + self.unreachable_timeout - time.monotonic()
+        return max(0.0, min(delay, left + 0.01))
+
+    def _stop_if_unreachable(self, endpoint: _Endpoint) -> None:
+        """Raise :class:`FatalAPIError` when a refused connection means no request can get through: no server
+        has answered yet and every one refused (a wrong ``--base-url``), or none has answered for
+        ``unreachable_timeout`` seconds (the server went away and did not come back)."""
+        where = ", ".join(redact_url(e.url) for e in self._endpoints)
+        if self._last_contact is None:
+            self._refused_first.add(endpoint.url)
+            if len(self._refused_first) == len(self._endpoints):
+                raise FatalAPIError(
+                    f"cannot connect to {where} (connection refused or unknown host); check --base-url and "
+                    "that the server is running"
+                )
+            return
+        silent = time.monotonic() - self._last_contact
+        if silent >= self.unreachable_timeout:
+            raise FatalAPIError(
+                f"no request has reached {where} for {silent:.0f} s (connection refused); stopped, every "
+                "prediction written is kept: run the same command again when the server is back"
+            )
 
     async def _send_adapted(self, endpoint: _Endpoint, request: GenerationRequest) -> GenerationResult:
         """Send ``request``; when the server refuses one of the neutral decoding fields, send it again at
@@ -458,7 +523,7 @@ class OpenAIBackend(Backend):
         while True:
             path, body = self.request_body(request)
             try:
-                return await self._send(endpoint, path, body, request)
+                return await self._attempt(endpoint, path, body, request)
             except openai.APIStatusError as error:
                 # any status: llama-cpp-python answers a field it refuses with HTTP 500
                 if adapted == _MAX_ADAPTATIONS or not self.decoding.adapt(str(error), body):
@@ -509,11 +574,12 @@ class OpenAIBackend(Backend):
         openai = _import_openai()
 
         where = redact_url(endpoint.url)
-        if isinstance(error, openai.APITimeoutError):
-            return _Failure(f"timeout: no answer from {where} within {self.request_timeout:g} s", True)
+        if isinstance(error, (openai.APITimeoutError, asyncio.TimeoutError)):
+            return _Failure(f"timeout: no whole answer from {where} within {self.request_timeout:g} s", True)
         if isinstance(error, openai.APIConnectionError):
             cause = error.__cause__ or error
-            return _Failure(f"connection error: {where}: {type(cause).__name__}", True)
+            refused = type(cause).__name__ == "ConnectError"  # httpx: refused, unknown host, unroutable
+            return _Failure(f"connection error: {where}: {type(cause).__name__}", True, unreachable=refused)
         if isinstance(error, openai.APIStatusError):
             status = error.status_code
             detail = self._scrub(str(error))[:300]
@@ -530,24 +596,38 @@ class OpenAIBackend(Backend):
         return _Failure(f"unexpected error: {where}: {type(error).__name__}: {error}"[:300], False)
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        """``text`` without the key and with every URL in it redacted (credentials, key-like parameters)."""
+        return redact_text(text.replace(self._secret, "***") if self._secret else text)
 
     # -- model information and cleanup -------------------------------------------------------------------
 
     def context_window(self) -> int | None:
-        """The ``max_model_len`` a vLLM-style ``/v1/models`` reports for this model; None when not told."""
+        """The ``max_model_len`` a vLLM-style ``/v1/models`` reports for this model; None when not told.
+
+        Raises :class:`FatalAPIError` when every base URL refuses the connection (nothing listens there)."""
         try:
             return self._run(self._model_len())
-        except Exception:  # any failure only means "unknown"
+        except FatalAPIError:
+            raise
+        except Exception:  # any other failure only means "unknown"
             return None
 
     async def _model_len(self) -> int | None:
-        endpoint = (await self._clients())[0]
-        page = await endpoint.client.models.list(timeout=min(self.request_timeout, 30.0))
-        for entry in page.data:
-            if entry.id == self.model:
-                value = (entry.model_extra or {}).get("max_model_len")
-                return value if isinstance(value, int) and value > 0 else None
+        openai = _import_openai()
+        for endpoint in await self._clients():  # the first that answers
+            try:
+                page = await endpoint.client.models.list(timeout=min(self.request_timeout, 30.0))
+            except openai.APIConnectionError as error:
+                if self._classify(error, endpoint).unreachable:
+                    self._stop_if_unreachable(endpoint)  # raises once every one has refused
+                    continue
+                raise
+            self._last_contact = time.monotonic()
+            for entry in page.data:
+                if entry.id == self.model:
+                    value = (entry.model_extra or {}).get("max_model_len")
+                    return value if isinstance(value, int) and value > 0 else None
+            return None
         return None
 
     def close(self) -> None:
@@ -573,6 +653,20 @@ class OpenAIBackend(Backend):
             self._loop = None
             self._thread = None
             self._endpoints = []
+
+
+def _api_tokenizer(spec: str) -> TokenizerLike:
+    """:func:`load_tokenizer`; when the model's own name is no loadable tokenizer (an API model such as
+    gpt-4o), the error says how to name one."""
+    try:
+        return load_tokenizer(spec)
+    except LongBenchError as error:
+        if spec.startswith(("tiktoken:", "builtin:")):
+            raise
+        raise LongBenchError(
+            f"{error}; for an OpenAI model pass --tokenizer tiktoken:o200k_base (gpt-4o, o1, ...) or "
+            "tiktoken:cl100k_base (gpt-4, gpt-3.5)"
+        ) from None
 
 
 def _wait_for_end(results: queue.Queue[Any], timeout: float) -> None:
@@ -620,9 +714,10 @@ def _checked_template_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]
 
 
 def _require_str(value: Any) -> str:
+    """The generated text, lone surrogates (which no file can hold) replaced by U+FFFD."""
     if not isinstance(value, str):
         raise MalformedResponse(f"generated text is {type(value).__name__}, not a string")
-    return value
+    return replace_lone_surrogates(value)
 
 
 def _import_openai() -> Any:
@@ -639,6 +734,11 @@ def _read_api_key(variable: str | None) -> str | None:
     """The key in environment variable ``variable``; without one, OPENAI_API_KEY if set, else no key."""
     if variable is None:
         return os.environ.get("OPENAI_API_KEY") or None
+    if not is_variable_name(variable):
+        raise LongBenchError(
+            "--api-key-env expects the NAME of an environment variable that holds the key (e.g. OPENAI_API_KEY), "
+            "not the key itself (the value given is not shown)"
+        )
     value = os.environ.get(variable)
     if not value:
         raise LongBenchError(f"--api-key-env {variable}: that environment variable is not set or empty")

@@ -37,7 +37,9 @@ class V1Scores:
 
     def default_out(self, names: Sequence[str], settings: ScoreSettings) -> Path:
         root = Path("metrics" + ("_e" if self.e else "") + ("_corrected" if settings.corrected else ""))
-        return root / names[0] if len(names) == 1 else root / "comparison"
+        from longbench.outputset import results_folder_name
+
+        return root / results_folder_name(names)
 
     def evaluate(self, pred_dirs: Sequence[Path], settings: ScoreSettings) -> list[Any]:
         from longbench.evaluation import evaluate

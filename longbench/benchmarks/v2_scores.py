@@ -26,7 +26,10 @@ class V2Scores:
             raise LongBenchError("LongBench v2 has no tasks to choose; its rows are its result files")
 
     def default_out(self, names: Sequence[str], settings: ScoreSettings) -> Path:
-        return Path("metrics_v2_compensated" if settings.compensated else "metrics_v2")
+        from longbench.outputset import results_folder_name
+
+        root = Path("metrics_v2_compensated" if settings.compensated else "metrics_v2")
+        return root / results_folder_name(names)
 
     def evaluate(self, pred_dirs: Sequence[Path], settings: ScoreSettings) -> list[Any]:
         from longbench.v2.scoring import score_rows

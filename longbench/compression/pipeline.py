@@ -126,10 +126,7 @@ def compress(
     """Compress ``tasks`` of ``source`` into ``out_dir`` with ``ranker`` (retrieval) or ``condenser`` (summary)."""
     from itertools import islice
 
-    from tqdm.auto import tqdm
-
-    from longbench.outputs import PredictionWriter
-    from longbench.tasks import get_task
+    from longbench.outputs import folder_lock
 
     if (ranker is None) == (condenser is None):
         raise LongBenchError("compress needs exactly one of a ranker or a condenser")
@@ -149,7 +146,28 @@ def compress(
 
     # every task's records are read and validated first: bad input leaves no output behind
     sources = {task: list(islice(_source_records(task, source, e, warn), limit)) for task in tasks}
+    with folder_lock(out_dir).acquire(str(out_dir)):  # one writer per folder, as for predict
+        _compress_locked(out_dir, run, sources, settings, ranker, condenser, e, summary)
+    return summary
+
+
+def _compress_locked(
+    out_dir: Path,
+    run: dict[str, Any],
+    sources: dict[str, list[Record]],
+    settings: CompressSettings,
+    ranker: Ranker | None,
+    condenser: Condenser | None,
+    e: bool,
+    summary: CompressSummary,
+) -> None:
+    """Write the derived folder while holding its lock."""
+    from longbench.outputs import PredictionWriter
+    from longbench.progress import progress_bar
+    from longbench.tasks import get_task
+
     check_run_file(out_dir, run)
+    tasks = list(sources)
     write_run_file(out_dir, run, tasks)
     for task, records in sources.items():
         path = out_dir / get_task(task, e).file_name(e)
@@ -157,10 +175,9 @@ def compress(
             pending = [record for record in records if record["_id"] not in writer.done_ids]
             summary.skipped[task] = len(records) - len(pending)
             summary.written[task] = 0
-            for record in tqdm(pending, desc=task, unit="record", dynamic_ncols=True, leave=False):
+            for record in progress_bar(pending, desc=task, unit="record", dynamic_ncols=True, leave=False):
                 writer.write(_compress_record(record, settings, ranker, condenser))
                 summary.written[task] += 1
-    return summary
 
 
 def _compress_record(

@@ -60,7 +60,7 @@ def compress_v2(
     from tqdm.auto import tqdm
 
     from longbench.compression.pipeline import check_run_file, write_run_file
-    from longbench.outputs import PredictionWriter
+    from longbench.outputs import PredictionWriter, folder_lock
     from longbench.sources import KIND
 
     run = {
@@ -71,11 +71,26 @@ def compress_v2(
         "settings": asdict(settings),
     }
     records = list(islice(iter_v2_records(source), limit))  # all validated before anything is written
-    check_run_file(out_dir, run)
-    write_run_file(out_dir, run, ["longbench_v2"])
+    with folder_lock(out_dir).acquire(str(out_dir)):  # one writer per folder, as for predict
+        check_run_file(out_dir, run)
+        write_run_file(out_dir, run, ["longbench_v2"])
+        return _write_v2(out_dir, records, settings, ranker)
+
+
+def _write_v2(
+    out_dir: Path,
+    records: list[dict[str, Any]],
+    settings: Any,
+    ranker: Callable[[str, list[str], str], list[int]],
+) -> tuple[int, int]:
+    from longbench.outputs import PredictionWriter
+    from longbench.progress import progress_bar
+
     with PredictionWriter(out_dir / V2_FILE) as writer:
         pending = [record for record in records if record["_id"] not in writer.done_ids]
-        for record in tqdm(pending, desc="longbench_v2", unit="record", dynamic_ncols=True, leave=False):
+        for record in progress_bar(
+            pending, desc="longbench_v2", unit="record", dynamic_ncols=True, leave=False
+        ):
             chunks = split_chunks(record["context"], settings.chunk_size)
             order = ranker(record["question"], chunks, "en")
             writer.write({**record, "retrieved_context": retrieved_context(chunks, order)})

@@ -1,10 +1,12 @@
 """Chinese metrics (qa_f1_zh, rouge_zh) and jieba word segmentation, loaded lazily and once.
 
 jieba 0.42.1 in precise mode (``cut_all=False``, HMM on) with its default dictionary, as LongBench.
-jieba is imported on the first Chinese metric call, never at module import. Its prefix dictionary
-is read from jieba's own cache file (``<tmp>/jieba.cache``) with one read and ``marshal.loads``,
-which is ~3x faster than jieba's ``marshal.load`` on the open file and yields the same dictionary;
-without a usable cache, jieba's own initialisation builds it (and writes the cache).
+jieba is imported on the first Chinese metric call, never at module import. Its prefix dictionary is
+cached in longbench's own cache directory (``$LONGBENCH_CACHE/jieba/``, default ``~/.cache/longbench``),
+never in the shared temporary directory where another user could plant a file that changes the scores;
+a cache file owned by another user is not read. It is read with one read and ``marshal.loads``, which is
+~3x faster than jieba's ``marshal.load`` on the open file and yields the same dictionary; without a usable
+cache, jieba's own initialisation builds it (and writes the cache there).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import string
 import tempfile
 import threading
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from longbench.metrics.rouge import CALL_LIMIT_ZH, rouge_l_f
@@ -40,11 +43,29 @@ def _load_jieba() -> Any:
 
             jieba.setLogLevel(logging.WARNING)  # its start-up chatter goes to stderr otherwise
             tokenizer = jieba.dt
+            if tokenizer.tmp_dir is None:  # not set by the caller: our own directory, not <tmp>
+                _use_own_cache(tokenizer)
             if not tokenizer.initialized and tokenizer.dictionary == jieba.DEFAULT_DICT:
                 _load_default_cache(tokenizer)
             tokenizer.check_initialized()  # no-op when loaded; else jieba's own initialisation
             _jieba = jieba
     return _jieba
+
+
+def _use_own_cache(tokenizer: Any) -> None:
+    """Point jieba's cache at ``<cache root>/jieba/``; a file there owned by another user is not used (jieba
+    then builds and writes a cache of this user's own name)."""
+    from longbench.tinymodel import cache_root
+
+    folder = cache_root() / "jieba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable cache directory: a private one for this process (jieba builds the cache)
+        folder = Path(tempfile.mkdtemp(prefix="longbench-jieba-"))
+    tokenizer.tmp_dir = str(folder)
+    cache = folder / (tokenizer.cache_file or "jieba.cache")
+    if cache.exists() and cache.stat().st_uid != os.getuid():
+        tokenizer.cache_file = f"jieba.uid{os.getuid()}.cache"
 
 
 def _load_default_cache(tokenizer: Any) -> None:

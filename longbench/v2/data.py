@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from longbench.errors import InputError, LongBenchError
-from longbench.jsonl import parse_json_line
+from longbench.jsonl import parse_json_line, without_lone_surrogates
 
 logger = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def _array_records(reader: _HashingReader, path: Path) -> Iterator[tuple[int, An
             except json.JSONDecodeError as error:
                 if not fill():
                     raise InputError(path, f"record {number}: invalid JSON: {error.msg}", number) from None
-        position = end
+        value, position = without_lone_surrogates(value, buffer, position, end), end
         yield number, value
         skip_space()
         separator = buffer[position : position + 1]

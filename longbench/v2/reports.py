@@ -198,6 +198,7 @@ def notes(rows: Sequence[V2Row], options: TableOptions = _PLAIN) -> list[str]:
         if not shown:
             lines.append("published rows: the leaderboard publishes no no-context or RAG results")
         lines.append(published_v2_credit())
+    lines.append(f"signature: {_signature(rows)}")
     return lines
 
 
