@@ -128,6 +128,8 @@ class VLLMBackend(Backend):
         dtype: str = "auto",
         chat_template: str = "auto",
         revision: str | None = None,
+        pipeline_parallel_size: int = 1,
+        data_parallel_size: int = 1,
     ) -> None:
         self.vllm = _import_vllm()
         from transformers import AutoTokenizer
@@ -136,8 +138,13 @@ class VLLMBackend(Backend):
         from longbench.prompts import chat_template_from_option
         from longbench.reference_models import resolve_reference_model
 
-        if tensor_parallel_size < 1:
-            raise LongBenchError(f"--tensor-parallel-size must be at least 1, got {tensor_parallel_size}")
+        for value, option in (
+            (tensor_parallel_size, "--tensor-parallel-size"),
+            (pipeline_parallel_size, "--pipeline-parallel-size"),
+            (data_parallel_size, "--data-parallel-size"),
+        ):
+            if value < 1:
+                raise LongBenchError(f"{option} must be at least 1, got {value}")
         resolved = resolve_reference_model(model, chat_template, trust_remote_code)
         self.reference_format = resolved.chat_format
         options = {"revision": revision, "trust_remote_code": trust_remote_code}
@@ -149,6 +156,8 @@ class VLLMBackend(Backend):
         self.model_id = model
         self.revision = revision
         self.tensor_parallel_size = tensor_parallel_size
+        self.pipeline_parallel_size = pipeline_parallel_size
+        self.data_parallel_size = data_parallel_size
         self.max_model_len = max_model_len
         self.trust_remote_code = trust_remote_code
         self.dtype = dtype
@@ -169,6 +178,8 @@ class VLLMBackend(Backend):
                 revision=self.revision,
                 tokenizer_revision=self.revision,
                 tensor_parallel_size=self.tensor_parallel_size,
+                pipeline_parallel_size=self.pipeline_parallel_size,
+                data_parallel_size=self.data_parallel_size,
                 max_model_len=self.max_model_len,
                 trust_remote_code=self.trust_remote_code,
                 dtype=self.dtype,
@@ -195,6 +206,8 @@ class VLLMBackend(Backend):
             "vllm_version": getattr(self.vllm, "__version__", None),
             "dtype": self.dtype,
             "tensor_parallel_size": self.tensor_parallel_size,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "data_parallel_size": self.data_parallel_size,
             "max_model_len": self.max_model_len,
             "enable_prefix_caching": True,
             "chat_template": self.chat_template_option,
