@@ -368,14 +368,17 @@ def _engine_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _ray_settings(args: argparse.Namespace) -> RaySettings | None:
     """The ``--ray`` settings, or None for a run in this process (``--replicas`` alone is refused)."""
-    from longbench.backends.ray_replicas import RaySettings
+    from longbench.backends.ray_replicas import RaySettings, import_ray
 
     address = getattr(args, "ray", None)
     if address is None:
         if getattr(args, "replicas", 1) != 1 or getattr(args, "gpus_per_replica", None) is not None:
             raise LongBenchError("--replicas and --gpus-per-replica need --ray local|auto|ray://HOST:PORT")
         return None
-    return RaySettings(address, args.replicas, args.gpus_per_replica)
+    settings = RaySettings(address, args.replicas, args.gpus_per_replica)
+    settings.check()
+    import_ray()  # before anything is loaded: one line saying what to install
+    return settings
 
 
 def _create_backend(args: argparse.Namespace) -> Backend:

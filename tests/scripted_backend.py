@@ -3,11 +3,13 @@
 ``ScriptedBackend`` answers every request with a fixed text (or fails the ids it is told to), optionally
 waits at the first request until a gate file exists (so that a child process can be held mid-run), and
 keeps what it saw: how many requests it had pulled, and how many tokenizer calls had been made, when it
-produced each result. Run as a script, it predicts the sample set's ``trec`` into a folder, held at the gate.
+produced each result. Ids in ``kill`` make it SIGKILL its own process (a replica that dies on a sample). Run as a script, it predicts the sample set's ``trec`` into a folder, held at the gate.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -43,6 +45,7 @@ class ScriptedBackend(Backend):
         gate: Path | None = None,
         ready: Path | None = None,
         fail: Iterable[str] = (),
+        kill: Iterable[str] = (),
         model: str = "scripted-model",
     ) -> None:
         self.text = text
@@ -50,6 +53,7 @@ class ScriptedBackend(Backend):
         self.gate = gate
         self.ready = ready
         self.fail = set(fail)
+        self.kill = set(kill)
         self.model = model
         self.seen: list[tuple[int, int]] = []  # (requests pulled, tokenizer calls) at each result
 
@@ -61,6 +65,8 @@ class ScriptedBackend(Backend):
             if pulled == 1:
                 self._wait_at_gate()
             self.seen.append((pulled, getattr(self.tokenizer, "calls", 0)))
+            if request.id in self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
             if request.id in self.fail:
                 yield GenerationResult.failure(request, "scripted failure")
             else:

@@ -213,10 +213,10 @@ class RayReplicasBackend(Backend):
         started = time.perf_counter()
         while True:
             self._fill(flow, source)
+            if not flow.flying and not flow.retry and flow.source_done:
+                break  # replicas still restarting are not waited for
             if not flow.flying and not flow.probes and not flow.recheck:
-                if flow.retry or not flow.source_done:
-                    raise LongBenchError("every Ray replica died; see the Ray logs for why")
-                break
+                raise LongBenchError("every Ray replica died; see the Ray logs for why")
             yield from self._collect(flow)
         seconds = max(time.perf_counter() - started, 1e-9)
         logger.warning(
