@@ -148,6 +148,30 @@ def test_a_sample_that_kills_every_replica_it_meets_goes_to_errors(
     assert backend.restarts >= 1  # killed replicas came back and took work again
 
 
+def test_a_replica_that_cannot_build_its_backend_is_one_line(
+    ray_cluster: object, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    missing = tmp_path / "no-model"
+    command = [
+        "predict",
+        "--model",
+        str(missing),
+        "--data",
+        "sample",
+        "--tasks",
+        "trec",
+        "--out",
+        str(tmp_path / "p"),
+    ]
+    assert main([*command, "--ray", "local", "--replicas", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert (
+        err[-1]
+        == f"longbench: error: Ray replica 0 could not start: model directory '{missing}' does not exist"
+    )
+    assert not (tmp_path / "p").exists() and not _replica_names(ray_cluster)
+
+
 def test_without_ray_the_option_says_what_to_install(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:

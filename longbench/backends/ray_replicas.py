@@ -330,14 +330,14 @@ def _connect(ray: Any, address: str) -> bool:
         return False
     options: dict[str, Any] = {
         "namespace": _NAMESPACE,
-        "logging_level": logging.WARNING,
+        "logging_level": logging.ERROR,
         "log_to_driver": False,
     }
     if address == "local":
         options.update(include_dashboard=False, object_store_memory=_OBJECT_STORE_BYTES)
     try:
         ray.init(address=address, **options)
-    except ConnectionError as error:
+    except (ConnectionError, TimeoutError, ValueError, RuntimeError) as error:  # ray:// needs ray[client]
         raise LongBenchError(f"--ray {address}: cannot connect ({_reason(error)})") from None
     return True
 
@@ -355,4 +355,8 @@ def _gpus_per_replica(ray: Any, requested: int | None) -> int:
 def _reason(error: BaseException) -> str:
     """The last non-empty line of an error's text (a remote traceback's own message)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
+    return (
+        lines[-1].removeprefix(f"{LongBenchError.__module__}.LongBenchError: ")
+        if lines
+        else type(error).__name__
+    )
