@@ -191,9 +191,12 @@ def test_without_ray_the_option_says_what_to_install(
         (["--replicas", "2"], "--replicas and --gpus-per-replica need --ray local|auto|ray://HOST:PORT"),
         (["--ray", "somewhere"], "--ray 'somewhere': expected local, auto or ray://host:port"),
         (["--ray", "local", "--replicas", "0"], "--replicas must be at least 1, got 0"),
+        (["--ray", "local", "--replicas", "3"], "--replicas 3 needs 3 CPUs; the Ray cluster has 2"),
+        (["--ray", "local", "--gpus-per-replica", "1"], "--gpus-per-replica 1: the Ray cluster has 0 GPU(s)"),
     ],
 )
 def test_bad_ray_settings_are_one_line(
+    ray_cluster: object,
     extra: list[str],
     message: str,
     tiny_model: Path,

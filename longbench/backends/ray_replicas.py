@@ -135,6 +135,7 @@ class RayReplicasBackend(Backend):
         self._actors: list[Any] = []
         try:
             self.gpus_per_replica = _gpus_per_replica(self.ray, settings.gpus_per_replica)
+            _check_room(self.ray, settings, self.gpus_per_replica)
             self._actors = self._start(build, options)
             fronts = self._fronts()
         except BaseException:
@@ -350,6 +351,19 @@ def _gpus_per_replica(ray: Any, requested: int | None) -> int:
     if requested > cluster:
         raise LongBenchError(f"--gpus-per-replica {requested}: the Ray cluster has {cluster} GPU(s)")
     return requested
+
+
+def _check_room(ray: Any, settings: RaySettings, gpus: int) -> None:
+    """Refuse more replicas than a local cluster holds (they would wait forever); on a cluster that may
+    grow (an autoscaler), only warn."""
+    resource, each = ("GPU", gpus) if gpus else ("CPU", 1)
+    total = int(ray.cluster_resources().get(resource, 0))
+    if settings.replicas * each <= total:
+        return
+    message = f"--replicas {settings.replicas} needs {settings.replicas * each} {resource}s; the Ray cluster has {total}"
+    if settings.address == "local":
+        raise LongBenchError(message)
+    logger.warning("longbench: %s: the rest wait until the cluster grows", message)
 
 
 def _reason(error: BaseException) -> str:
