@@ -163,7 +163,7 @@ def test_a_replica_that_cannot_build_its_backend_is_one_line(
         "--out",
         str(tmp_path / "p"),
     ]
-    assert main([*command, "--ray", "local", "--replicas", "2"]) == 2
+    assert main([*command, "--ray", "local"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert (
         err[-1]
