@@ -375,7 +375,7 @@ def _ray_settings(args: argparse.Namespace) -> RaySettings | None:
         if getattr(args, "replicas", 1) != 1 or getattr(args, "gpus_per_replica", None) is not None:
             raise LongBenchError("--replicas and --gpus-per-replica need --ray local|auto|ray://HOST:PORT")
         return None
-    settings = RaySettings(address, args.replicas, args.gpus_per_replica)
+    settings = RaySettings(address, args.replicas, args.gpus_per_replica, chunk_size=args.batch_size)
     settings.check()
     import_ray()  # before anything is loaded: one line saying what to install
     return settings

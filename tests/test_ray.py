@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,32 @@ def test_a_replica_killed_mid_run_loses_nothing(
         not (tmp_path / "tiny" / "errors.jsonl").exists()
         or not (tmp_path / "tiny" / "errors.jsonl").read_text().strip()
     )
+
+
+def test_requests_are_read_only_as_replicas_have_room(ray_cluster: object) -> None:
+    import scripted_backend
+    from scripted_backend import ScriptedBackend
+
+    from longbench.backends.base import GenerationRequest
+    from longbench.backends.ray_replicas import RayReplicasBackend, RaySettings
+
+    ray_cluster.cloudpickle.register_pickle_by_value(scripted_backend)  # tests/ is not on the workers' path
+    pulled: list[int] = []
+
+    def requests() -> Iterator[GenerationRequest]:
+        for index in range(40):
+            pulled.append(index)
+            yield GenerationRequest(str(index), "trec", f"prompt {index}", False, 8, False)
+
+    backend = RayReplicasBackend(ScriptedBackend, {}, RaySettings("local", 2, in_flight=2, chunk_size=3))
+    try:
+        stream = backend.generate(requests())
+        first = next(stream)
+        assert len(pulled) <= 2 * 2 * 3  # 2 replicas x 2 calls in flight x 3 requests a call, no more
+        ids = [first.request.id] + [result.request.id for result in stream]
+    finally:
+        backend.close()
+    assert sorted(ids, key=int) == [str(index) for index in range(40)]  # every request once
 
 
 def test_a_sample_that_kills_every_replica_it_meets_goes_to_errors(

@@ -6,8 +6,9 @@ replica builds its backend from a picklable recipe (``build(**options)``, on ``g
 on one CPU when the cluster has no GPU), and the driver copies from the first replica only what the runner
 asks of a backend (the tokenizer for truncation, the chat format, the context window, the settings).
 
-Requests are read from the runner's iterator only when a replica has room (``in_flight`` chunks queued per
-replica, a chunk being the backend's batch size), so memory stays bounded and fast replicas take more work.
+Requests are read from the runner's iterator only when a replica has room (``in_flight`` calls queued per
+replica, ``chunk_size`` requests a call: the backend's batch size), so memory stays bounded and fast replicas
+take more work.
 Results are yielded as they arrive.
 
 Faults: a replica whose process dies (SIGKILL, out of memory, a lost node) is restarted by Ray (up to
@@ -54,7 +55,8 @@ class RaySettings:
     address: str  # "local" (start Ray here), "auto" (the configured cluster) or "ray://host:port"
     replicas: int
     gpus_per_replica: int | None = None  # None: 1 when the cluster has GPUs, else 0 (CPU replicas)
-    in_flight: int = 2  # chunks queued per replica: one running, one ready, so a replica never waits
+    in_flight: int = 2  # calls queued per replica: one running, one ready, so a replica never waits
+    chunk_size: int = 1  # requests per call: the replicas' batch size (--batch-size)
     max_attempts: int = 3  # dying replicas a request may meet before it is recorded as failed
     max_restarts: int = 4  # restarts Ray makes of each replica before it is gone for good
 
@@ -62,7 +64,12 @@ class RaySettings:
         """One line naming the first setting out of range."""
         if not (self.address in ("local", "auto") or self.address.startswith("ray://")):
             raise LongBenchError(f"--ray {self.address!r}: expected local, auto or ray://host:port")
-        for value, option in ((self.replicas, "--replicas"), (self.in_flight, "in_flight")):
+        checked = (
+            (self.replicas, "--replicas"),
+            (self.in_flight, "in_flight"),
+            (self.chunk_size, "--batch-size"),
+        )
+        for value, option in checked:
             if value < 1:
                 raise LongBenchError(f"{option} must be at least 1, got {value}")
         if self.gpus_per_replica is not None and self.gpus_per_replica < 0:
@@ -130,7 +137,6 @@ class RayReplicasBackend(Backend):
         settings.check()
         self.ray = import_ray()
         self.settings = settings
-        self.chunk_size = int(options.get("batch_size", 1) or 1)
         self._owns_ray = _connect(self.ray, settings.address)
         self._actors: list[Any] = []
         try:
@@ -203,6 +209,7 @@ class RayReplicasBackend(Backend):
             "gpus_per_replica": self.gpus_per_replica,
             "nodes": self.nodes,
             "in_flight_per_replica": self.settings.in_flight,
+            "requests_per_call": self.settings.chunk_size,
             "max_attempts": self.settings.max_attempts,
         }
         return {**self._described, "execution": execution}
@@ -247,8 +254,9 @@ class RayReplicasBackend(Backend):
             return [flow.retry.popleft()]
         if flow.source_done:
             return []
-        items = [(request, 0) for request in islice(source, self.chunk_size)]
-        flow.source_done = len(items) < self.chunk_size
+        size = self.settings.chunk_size
+        items = [(request, 0) for request in islice(source, size)]
+        flow.source_done = len(items) < size
         return items
 
     def _collect(self, flow: _Flow) -> Iterator[GenerationResult]:
