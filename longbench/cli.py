@@ -555,7 +555,7 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--shard",
-        metavar="I/N",
+        metavar="I/N|auto",
         help="only shard I of N (0-based), written as <task>.shard-I-of-N.jsonl; shards may share a folder; "
         "auto: I/N from the Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT)",
     )
