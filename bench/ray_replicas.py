@@ -7,6 +7,12 @@ the model) is timed apart from generation. "driver CPU/request" is this process'
 Ray's included) during the predict call divided by the requests: what the driver spends per request to
 build, send, receive and write it. Every run's predictions are checked against a plain in-process run.
 
+A control line measures how much parallelism the CPUs offer at that moment (N busy-loop processes against
+one: on a machine shared with other jobs, less than N). A second table separates Ray's scheduling from the
+CPUs: replicas of a backend that waits 100 ms per request
+without using a CPU (as a replica waiting on its GPU would), so N replicas should take 1/N of the time
+whatever else the machine is doing.
+
     python bench/ray_replicas.py                       # tiny model, replicas 1 and 2 on 2 CPUs
     python bench/ray_replicas.py --replicas 1,2,4 --cpus 4 --max-length 2000
 """
@@ -26,13 +32,67 @@ import logging
 import platform
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from longbench.backends import create_backend
+from longbench.backends.base import Backend, GenerationRequest, GenerationResult
 from longbench.backends.ray_replicas import RayReplicasBackend, RaySettings
 from longbench.runner import predict
 from longbench.tasks import all_tasks
 from longbench.tinymodel import tiny_model_path
+
+
+class Waiting(Backend):
+    """A backend whose every request waits ``seconds`` without using a CPU, then answers "x"."""
+
+    name = "waiting"
+
+    def __init__(self, seconds: float = 0.1) -> None:
+        self.seconds = seconds
+
+    def generate(self, requests: Iterable[GenerationRequest]) -> Iterator[GenerationResult]:
+        for request in requests:
+            time.sleep(self.seconds)
+            yield GenerationResult(request, "x", None, 1, 1)
+
+
+def _busy_loop(_: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for value in range(10_000_000):
+        total += value
+    return time.perf_counter() - started
+
+
+def free_parallelism(processes: int) -> float:
+    """How many times the throughput of one CPU-bound process ``processes`` of them get together right now:
+    the most any replica count can gain on this machine's CPUs at this moment."""
+    import multiprocessing
+
+    started = time.perf_counter()
+    _busy_loop(0)
+    one = time.perf_counter() - started
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        started = time.perf_counter()
+        pool.map(_busy_loop, range(processes))
+        together = time.perf_counter() - started
+    return processes * one / together
+
+
+def waiting_rows(counts: list[int], requests: int = 40) -> list[tuple[int, float, float]]:
+    """(replicas, seconds, driver CPU seconds) for ``requests`` requests through replicas of :class:`Waiting`."""
+    batch = [GenerationRequest(str(i), "trec", "p", False, 8, False) for i in range(requests)]
+    rows = []
+    for count in counts:
+        backend = RayReplicasBackend(Waiting, {}, RaySettings("local", count))
+        try:
+            wall, cpu = time.perf_counter(), time.process_time()
+            assert len(list(backend.generate(batch))) == requests
+            rows.append((count, time.perf_counter() - wall, time.process_time() - cpu))
+        finally:
+            backend.close()
+    return rows
 
 
 def predictions(folder: Path) -> dict[str, str]:
@@ -100,6 +160,8 @@ def main() -> None:
                 backend.close()
             assert predictions(root / f"r{count}" / "m") == expected, f"{count} replicas: other predictions"
             rows.append((f"{count} replica(s)", startup, seconds, written, cpu))
+    counts = [int(part) for part in args.replicas.split(",")]
+    waiting = waiting_rows(counts)
     ray.shutdown()
     one = next((row for row in rows if row[0] == "1 replica(s)"), None)
     print("| run | start-up s | predict s | samples/s | vs 1 replica | driver CPU ms/request |")
@@ -111,6 +173,16 @@ def main() -> None:
             f"| {name} | {startup:.1f} | {seconds:.1f} | {rate:.2f} | {ratio} | {1000 * cpu / written:.1f} |"
         )
     print("predictions identical to the plain run: yes")
+    most = max(counts)
+    print(
+        f"control: {most} busy-loop processes get {free_parallelism(most):.2f}x the throughput of one right now"
+    )
+    print("\nreplicas waiting 100 ms per request (no CPU), 40 requests:")
+    print("| replicas | seconds | requests/s | vs 1 replica | driver CPU ms/request |")
+    print("|---|---|---|---|---|")
+    for count, seconds, cpu in waiting:
+        ratio = waiting[0][1] / seconds
+        print(f"| {count} | {seconds:.2f} | {40 / seconds:.1f} | {ratio:.2f}x | {1000 * cpu / 40:.1f} |")
 
 
 if __name__ == "__main__":
