@@ -149,9 +149,12 @@ def test_requests_are_read_only_as_replicas_have_room(ray_cluster: object) -> No
     assert sorted(ids, key=int) == [str(index) for index in range(40)]  # every request once
 
 
+@pytest.mark.parametrize("replicas", [1, 2])
 def test_a_sample_that_kills_every_replica_it_meets_goes_to_errors(
-    ray_cluster: object, tmp_path: Path
+    replicas: int, ray_cluster: object, tmp_path: Path
 ) -> None:
+    """The sample SIGKILLs the replica running it; it fails after 3 deaths while the samples queued behind it
+    on the same replica (always, with 1 replica: its calls run in order) are written (they do not count an attempt)."""
     import scripted_backend
     from scripted_backend import ScriptedBackend
 
@@ -162,7 +165,7 @@ def test_a_sample_that_kills_every_replica_it_meets_goes_to_errors(
 
     ray_cluster.cloudpickle.register_pickle_by_value(scripted_backend)  # tests/ is not on the workers' path
     ids = [record["_id"] for record in iter_records("trec", "sample")]
-    backend = RayReplicasBackend(ScriptedBackend, {"kill": [ids[1]]}, RaySettings("local", 2))
+    backend = RayReplicasBackend(ScriptedBackend, {"kill": [ids[1]]}, RaySettings("local", replicas))
     try:
         summary = predict(backend, [get_task("trec")], "sample", tmp_path, max_length=None, model_name="m")
     finally:
@@ -173,6 +176,8 @@ def test_a_sample_that_kills_every_replica_it_meets_goes_to_errors(
     assert [error["_id"] for error in errors] == [ids[1]] and summary.failed == 1
     assert "died 3 times" in json.dumps(errors[0])
     assert backend.restarts >= 1  # killed replicas came back and took work again
+    if replicas == 1:  # the samples after the third death needed the replica back
+        assert backend.restarts == 3
 
 
 def test_a_replica_that_cannot_build_its_backend_is_one_line(

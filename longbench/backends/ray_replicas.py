@@ -12,9 +12,10 @@ take more work.
 Results are yielded as they arrive.
 
 Faults: a replica whose process dies (SIGKILL, out of memory, a lost node) is restarted by Ray (up to
-``max_restarts`` times); the chunks it held are sent again, one request per chunk, to whichever replica is
-free. A request that has been on ``max_attempts`` dying replicas becomes a failed result (errors.jsonl), so
-one poisonous sample cannot stop the run. An exception raised by a replica's backend is a clear error.
+``max_restarts`` times); the calls it held are sent again, one request per call, to whichever replica is
+free. A request that was running on ``max_attempts`` replicas when they died becomes a failed result
+(errors.jsonl), so one poisonous sample cannot stop the run; requests merely queued behind it do not
+count an attempt. An exception raised by a replica's backend is a clear error.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class _Chunk:
 
     replica: int
     items: list[tuple[GenerationRequest, int]]
+    order: int  # calls run in the order they were sent: the lowest of a replica's calls is the one running
 
 
 @dataclass
@@ -126,6 +128,7 @@ class _Flow:
     recheck: dict[int, float] = field(default_factory=dict)  # replica still restarting -> when to ask again
     source_done: bool = False
     results: int = 0
+    sent: int = 0  # calls sent so far
 
 
 class RayReplicasBackend(Backend):
@@ -245,7 +248,8 @@ class RayReplicasBackend(Backend):
                 if not items:
                     return
                 ref = self._actors[index].generate.remote([request for request, _ in items])
-                flow.flying[ref] = _Chunk(index, items)
+                flow.sent += 1
+                flow.flying[ref] = _Chunk(index, items, flow.sent)
 
     def _next_items(
         self, flow: _Flow, source: Iterator[GenerationRequest]
@@ -285,14 +289,20 @@ class RayReplicasBackend(Backend):
         yield from results
 
     def _lost(self, flow: _Flow, chunk: _Chunk, error: Exception) -> Iterator[GenerationResult]:
-        """A replica died with ``chunk``: resend its requests (or fail those out of attempts), probe it."""
-        restarting = chunk.replica in flow.probes.values() or chunk.replica in flow.recheck
-        if not restarting and chunk.replica in self._alive:
-            logger.warning(
-                "longbench: ray: replica %d lost (%s); resending its requests", chunk.replica, _reason(error)
-            )
-            flow.probes[self._actors[chunk.replica].pid.remote()] = chunk.replica
-        for request, attempts in chunk.items:
+        """A replica died: all its calls are sent again (their results, if any came, are ignored), and only
+        the call it was running counts as an attempt for its requests; it is probed until it is back."""
+        index = chunk.replica
+        restarting = index in flow.probes.values() or index in flow.recheck
+        if restarting or index not in self._alive:  # sent after the death already handled
+            flow.retry.extend(chunk.items)
+            return
+        logger.warning("longbench: ray: replica %d lost (%s); resending its requests", index, _reason(error))
+        flow.probes[self._actors[index].pid.remote()] = index
+        queued = [ref for ref, other in flow.flying.items() if other.replica == index]
+        chunks = sorted([chunk, *(flow.flying.pop(ref) for ref in queued)], key=lambda c: c.order)
+        for queued_chunk in chunks[1:]:
+            flow.retry.extend(queued_chunk.items)
+        for request, attempts in chunks[0].items:
             if attempts + 1 >= self.settings.max_attempts:
                 flow.results += 1
                 yield GenerationResult.failure(
