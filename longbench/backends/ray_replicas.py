@@ -12,10 +12,12 @@ take more work.
 Results are yielded as they arrive.
 
 Faults: a replica whose process dies (SIGKILL, out of memory, a lost node) is restarted by Ray (up to
-``max_restarts`` times); the calls it held are sent again, one request per call, to whichever replica is
-free. A request that was running on ``max_attempts`` replicas when they died becomes a failed result
-(errors.jsonl), so one poisonous sample cannot stop the run; requests merely queued behind it do not
-count an attempt. An exception raised by a replica's backend is a clear error.
+``max_restarts`` times), and the calls it held are sent again. Which of them killed it is not known (a call
+may have finished with its reply lost), so each resent request runs alone: on a replica with nothing else in
+flight, new requests waiting meanwhile. A replica that dies running one request alone was killed by it; a
+request that kills ``max_attempts`` replicas that way becomes a failed result (errors.jsonl), so one
+poisonous sample cannot stop the run and no other sample is blamed for it. An exception raised by a
+replica's backend is a clear error.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ class RaySettings:
     gpus_per_replica: int | None = None  # None: 1 when the cluster has GPUs, else 0 (CPU replicas)
     in_flight: int = 2  # calls queued per replica: one running, one ready, so a replica never waits
     chunk_size: int = 1  # requests per call: the replicas' batch size (--batch-size)
-    max_attempts: int = 3  # dying replicas a request may meet before it is recorded as failed
-    max_restarts: int = 4  # restarts Ray makes of each replica before it is gone for good
+    max_attempts: int = 3  # replicas a request may kill (running alone) before it is recorded as failed
+    max_restarts: int = 10  # restarts Ray makes of each replica before it is gone for good
 
     def check(self) -> None:
         """One line naming the first setting out of range."""
@@ -111,11 +113,11 @@ class Replica:
 
 @dataclass
 class _Chunk:
-    """Requests sent to one replica in one call, each with the number of dying replicas it has met."""
+    """Requests sent to one replica in one call, each with the number of replicas it has killed."""
 
     replica: int
     items: list[tuple[GenerationRequest, int]]
-    order: int  # calls run in the order they were sent: the lowest of a replica's calls is the one running
+    alone: bool  # a resent request, the only call on its replica: if the replica dies, this request did it
 
 
 @dataclass
@@ -128,7 +130,6 @@ class _Flow:
     recheck: dict[int, float] = field(default_factory=dict)  # replica still restarting -> when to ask again
     source_done: bool = False
     results: int = 0
-    sent: int = 0  # calls sent so far
 
 
 class RayReplicasBackend(Backend):
@@ -240,28 +241,25 @@ class RayReplicasBackend(Backend):
         )
 
     def _fill(self, flow: _Flow, source: Iterator[GenerationRequest]) -> None:
-        """Give every ready replica work up to ``in_flight`` chunks: resent requests first, one per chunk."""
+        """Give the ready replicas work: a resent request alone to an idle replica; else new requests, up to
+        ``in_flight`` calls per replica (none while requests wait to be resent, so that replicas fall idle)."""
         restarting = set(flow.probes.values()) | set(flow.recheck)
         for index in sorted(self._alive - restarting):
-            while sum(chunk.replica == index for chunk in flow.flying.values()) < self.settings.in_flight:
-                items = self._next_items(flow, source)
-                if not items:
-                    return
-                ref = self._actors[index].generate.remote([request for request, _ in items])
-                flow.sent += 1
-                flow.flying[ref] = _Chunk(index, items, flow.sent)
+            load = sum(chunk.replica == index for chunk in flow.flying.values())
+            if flow.retry:
+                if load == 0:
+                    self._send(flow, index, [flow.retry.popleft()], alone=True)
+                continue
+            while load < self.settings.in_flight and not flow.source_done:
+                items = [(request, 0) for request in islice(source, self.settings.chunk_size)]
+                flow.source_done = len(items) < self.settings.chunk_size
+                if items:
+                    self._send(flow, index, items, alone=False)
+                    load += 1
 
-    def _next_items(
-        self, flow: _Flow, source: Iterator[GenerationRequest]
-    ) -> list[tuple[GenerationRequest, int]]:
-        if flow.retry:
-            return [flow.retry.popleft()]
-        if flow.source_done:
-            return []
-        size = self.settings.chunk_size
-        items = [(request, 0) for request in islice(source, size)]
-        flow.source_done = len(items) < size
-        return items
+    def _send(self, flow: _Flow, index: int, items: list[tuple[GenerationRequest, int]], alone: bool) -> None:
+        ref = self._actors[index].generate.remote([request for request, _ in items])
+        flow.flying[ref] = _Chunk(index, items, alone)
 
     def _collect(self, flow: _Flow) -> Iterator[GenerationResult]:
         """Wait for the next finished call; yield its results, or handle the replica it lost."""
@@ -289,27 +287,28 @@ class RayReplicasBackend(Backend):
         yield from results
 
     def _lost(self, flow: _Flow, chunk: _Chunk, error: Exception) -> Iterator[GenerationResult]:
-        """A replica died: all its calls are sent again (their results, if any came, are ignored), and only
-        the call it was running counts as an attempt for its requests; it is probed until it is back."""
+        """A replica died: every call it held is resent; a request it was running alone killed it (one
+        attempt more, a failed result after ``max_attempts``). The replica is probed until it is back."""
         index = chunk.replica
+        held = [ref for ref, other in flow.flying.items() if other.replica == index]
         restarting = index in flow.probes.values() or index in flow.recheck
-        if restarting or index not in self._alive:  # sent after the death already handled
-            flow.retry.extend(chunk.items)
-            return
-        logger.warning("longbench: ray: replica %d lost (%s); resending its requests", index, _reason(error))
-        flow.probes[self._actors[index].pid.remote()] = index
-        queued = [ref for ref, other in flow.flying.items() if other.replica == index]
-        chunks = sorted([chunk, *(flow.flying.pop(ref) for ref in queued)], key=lambda c: c.order)
-        for queued_chunk in chunks[1:]:
-            flow.retry.extend(queued_chunk.items)
-        for request, attempts in chunks[0].items:
-            if attempts + 1 >= self.settings.max_attempts:
-                flow.results += 1
-                yield GenerationResult.failure(
-                    request, f"the Ray replica running it died {attempts + 1} times (last: {_reason(error)})"
-                )
-            else:
-                flow.retry.append((request, attempts + 1))
+        if not restarting and index in self._alive:
+            logger.warning(
+                "longbench: ray: replica %d lost (%s); resending its requests", index, _reason(error)
+            )
+            flow.probes[self._actors[index].pid.remote()] = index
+        for lost in [chunk, *(flow.flying.pop(ref) for ref in held)]:
+            for request, attempts in lost.items:
+                if not lost.alone:
+                    flow.retry.append((request, attempts))
+                elif attempts + 1 < self.settings.max_attempts:
+                    flow.retry.append((request, attempts + 1))
+                else:
+                    flow.results += 1
+                    yield GenerationResult.failure(
+                        request,
+                        f"it killed the Ray replica running it {attempts + 1} times (last: {_reason(error)})",
+                    )
 
     def _probed(self, flow: _Flow, ref: Any) -> None:
         """A restarting replica answered (restarted: it takes work again) or is gone for good."""
