@@ -8,8 +8,7 @@ asks of a backend (the tokenizer for truncation, the chat format, the context wi
 
 Requests are read from the runner's iterator only when a replica has room (``in_flight`` calls queued per
 replica, ``chunk_size`` requests a call: the backend's batch size), so memory stays bounded and fast replicas
-take more work.
-Results are yielded as they arrive.
+take more work. Results are yielded as they arrive.
 
 Faults: a replica whose process dies (SIGKILL, out of memory, a lost node) is restarted by Ray (up to
 ``max_restarts`` times), and the calls it held are sent again. Which of them killed it is not known (a call
