@@ -7,6 +7,7 @@ Each subcommand parses its arguments and calls the library; the library never im
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
+    from longbench.backends.ray_replicas import RaySettings
     from longbench.benchmarks.base import RunSpec, ScoreSettings
     from longbench.benchmarks.v2_run import V2Subset
     from longbench.compression.pipeline import CompressSettings, Ranker
@@ -163,7 +165,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the ``openai`` and ``vllm`` backends (``predict`` and ``run``)."""
+    """Options of the ``openai`` and ``vllm`` backends, and of Ray replicas (``predict``, ``run``, ``compress``)."""
     group = parser.add_argument_group("openai and vllm backends")
     group.add_argument(
         "--base-url",
@@ -225,7 +227,37 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         "--tensor-parallel-size", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)"
     )
     group.add_argument(
+        "--pipeline-parallel-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="vllm: pipeline stages, passed to vLLM (across nodes through Ray; default 1)",
+    )
+    group.add_argument(
+        "--data-parallel-size",
+        type=int,
+        default=1,
+        metavar="N",
+        help="vllm: engine copies inside vLLM, passed to vLLM (default 1)",
+    )
+    group.add_argument(
         "--max-model-len", type=int, metavar="N", help="vllm: context window to allocate (default: model's)"
+    )
+    ray = parser.add_argument_group("Ray (pip install 'longbench[ray]')")
+    ray.add_argument(
+        "--ray",
+        metavar="local|auto|ray://HOST:PORT",
+        help="run --replicas copies of the backend as Ray actors: local starts Ray on this machine, auto joins "
+        "the cluster Ray is configured for; this process writes the results",
+    )
+    ray.add_argument(
+        "--replicas", type=int, default=1, metavar="N", help="with --ray: backend copies (default 1)"
+    )
+    ray.add_argument(
+        "--gpus-per-replica",
+        type=int,
+        metavar="G",
+        help="with --ray: GPUs per copy (default 1 when the cluster has GPUs, else 0: one CPU each)",
     )
 
 
@@ -250,6 +282,8 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
         return {
             "model": args.model,
             "tensor_parallel_size": args.tensor_parallel_size,
+            "pipeline_parallel_size": args.pipeline_parallel_size,
+            "data_parallel_size": args.data_parallel_size,
             "max_model_len": args.max_model_len,
             "trust_remote_code": getattr(args, "trust_remote_code", False),
             "dtype": getattr(args, "dtype", None) or "auto",
@@ -263,6 +297,10 @@ def _backend_options(args: argparse.Namespace) -> dict[str, object]:
 def _parse_shard(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
+    if text == "auto":
+        from longbench.slurm import shard_from_slurm
+
+        return shard_from_slurm(os.environ)
     index, _, count = text.partition("/")
     if not (index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
         raise LongBenchError(f"--shard {text!r}: expected I/N with 0 <= I < N (shards are numbered from 0)")
@@ -343,34 +381,62 @@ def _think_tags(args: argparse.Namespace) -> tuple[str, str] | None:
         raise LongBenchError(f"--think-tags: {error}") from None
 
 
-def _create_backend(args: argparse.Namespace) -> Backend:
-    from longbench.backends import create_backend
+def _engine_options(args: argparse.Namespace) -> dict[str, object]:
+    """Constructor options of the chosen backend from parsed ``predict`` (or ``compress``) arguments."""
     from longbench.tinymodel import resolve_model
 
     think_tags = _think_tags(args)
 
     if args.backend == "transformers":
-        if args.dump_prompts is None:  # fail before anything is written, not at the first sample
-            from longbench.backends.hf import require_torch
-
-            require_torch()
-        return create_backend(
-            "transformers",
-            model=resolve_model(args.model),
-            dtype=args.dtype or "auto",
-            device=args.device,
-            batch_size=args.batch_size,
-            chat_template=args.chat_template,
-            trust_remote_code=args.trust_remote_code,
-            revision=args.revision,
-            attn_implementation=args.attn_implementation,
-            chat_template_kwargs=_chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
-            think_tags=think_tags,
-        )
+        return {
+            "model": resolve_model(args.model),
+            "dtype": args.dtype or "auto",
+            "device": args.device,
+            "batch_size": args.batch_size,
+            "chat_template": args.chat_template,
+            "trust_remote_code": args.trust_remote_code,
+            "revision": args.revision,
+            "attn_implementation": args.attn_implementation,
+            "chat_template_kwargs": _chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
+            "think_tags": think_tags,
+        }
     options = _backend_options(args)
     if args.backend == "vllm":
         options["model"] = resolve_model(args.model)
-    return create_backend(args.backend, **options, think_tags=think_tags)
+    return {**options, "think_tags": think_tags}
+
+
+def _ray_settings(args: argparse.Namespace) -> RaySettings | None:
+    """The ``--ray`` settings, or None for a run in this process (``--replicas`` alone is refused)."""
+    from longbench.backends.ray_replicas import RaySettings, import_ray
+
+    address = getattr(args, "ray", None)
+    if address is None:
+        if getattr(args, "replicas", 1) != 1 or getattr(args, "gpus_per_replica", None) is not None:
+            raise LongBenchError("--replicas and --gpus-per-replica need --ray local|auto|ray://HOST:PORT")
+        return None
+    settings = RaySettings(address, args.replicas, args.gpus_per_replica, chunk_size=args.batch_size)
+    settings.check()
+    import_ray()  # before anything is loaded: one line saying what to install
+    return settings
+
+
+def _create_backend(args: argparse.Namespace) -> Backend:
+    from functools import partial
+
+    from longbench.backends import create_backend
+
+    ray = _ray_settings(args)
+    if args.backend == "transformers" and args.dump_prompts is None and ray is None:
+        from longbench.backends.hf import require_torch
+
+        require_torch()  # fail before anything is written, not at the first sample
+    options = _engine_options(args)
+    if ray is None:
+        return create_backend(args.backend, **options)
+    from longbench.backends.ray_replicas import RayReplicasBackend
+
+    return RayReplicasBackend(partial(create_backend, args.backend), options, ray)
 
 
 def _predict(args: argparse.Namespace) -> PredictSummary:
@@ -556,8 +622,9 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--shard",
-        metavar="I/N",
-        help="only shard I of N (0-based), written as <task>.shard-I-of-N.jsonl; shards may share a folder",
+        metavar="I/N|auto",
+        help="only shard I of N (0-based), written as <task>.shard-I-of-N.jsonl; shards may share a folder; "
+        "auto: I/N from the Slurm job array (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT)",
     )
     parser.add_argument(
         "--top-k",

@@ -4,11 +4,14 @@
 ids it is told to), optionally waits at the first request until a gate file exists (so that a child process
 can be held mid-run) or stops with an error after a number of results (a crash mid-run), and keeps what it
 saw: every request, how many requests it had pulled, and how many tokenizer calls had been made, when it
-produced each result. Run as a script, it predicts the sample set's ``trec`` into a folder, held at the gate.
+produced each result. Run as a script, it predicts the sample set's ``trec`` into a folder, held at the gate. Ids in ``kill`` make it SIGKILL its own process
+(a replica that dies on a sample).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +47,7 @@ class ScriptedBackend(Backend):
         gate: Path | None = None,
         ready: Path | None = None,
         fail: Iterable[str | tuple[str, int]] = (),  # sample ids, or (id, call) pairs
+        kill: Iterable[str] = (),
         model: str = "scripted-model",
         crash_after: int | None = None,
     ) -> None:
@@ -52,6 +56,7 @@ class ScriptedBackend(Backend):
         self.gate = gate
         self.ready = ready
         self.fail = set(fail)
+        self.kill = set(kill)
         self.model = model
         self.crash_after = crash_after  # results given before generate raises (None: never)
         self.seen: list[tuple[int, int]] = []  # (requests pulled, tokenizer calls) at each result
@@ -68,6 +73,8 @@ class ScriptedBackend(Backend):
                 raise RuntimeError("scripted crash")
             self.requests.append(request)
             self.seen.append((pulled, getattr(self.tokenizer, "calls", 0)))
+            if request.id in self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
             if request.id in self.fail or (request.id, request.call) in self.fail:
                 yield GenerationResult.failure(request, "scripted failure")
             else:

@@ -266,14 +266,11 @@ def test_placement_plan() -> None:
     assert plan_placement("cpu", 10 * GIB, [80 * GIB]) == Placement("cpu", ("cpu",))
     assert plan_placement("cuda:1", 10 * GIB, [80 * GIB] * 2) == Placement("single", ("cuda:1",))
     assert plan_placement("auto", 15 * GIB, [80 * GIB]) == Placement("single", ("cuda:0",))
-    assert plan_placement(None, 15 * GIB, [80 * GIB] * 4) == Placement(
-        "data_parallel", ("cuda:0", "cuda:1", "cuda:2", "cuda:3")
-    )
+    # fits one GPU: one copy on the first (a copy per GPU is --ray local --replicas 4)
+    assert plan_placement(None, 15 * GIB, [80 * GIB] * 4) == Placement("single", ("cuda:0",))
     assert plan_placement(None, 140 * GIB, [80 * GIB] * 2) == Placement("sharded", ("cuda:0", "cuda:1"))
     assert plan_placement(None, 70 * GIB, [80 * GIB, 40 * GIB]) == Placement("sharded", ("cuda:0", "cuda:1"))
-    assert (
-        plan_placement("cuda", None, [80 * GIB] * 2).kind == "data_parallel"
-    )  # unknown size: assume it fits
+    assert plan_placement("cuda", None, [80 * GIB] * 2).kind == "single"  # unknown size: assume it fits
     with pytest.raises(Exception, match="no CUDA GPU"):
         plan_placement("cuda", 1, [])
 

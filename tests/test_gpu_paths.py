@@ -43,9 +43,7 @@ def _qwen_7b_config():
 def test_seven_b_in_bf16_is_one_copy_per_24gb_gpu() -> None:
     probe = probe_model(_qwen_7b_config(), "bfloat16", None, False)
     assert 14 * GIB < probe.weight_bytes < 15 * GIB  # 7.6e9 parameters x 2 bytes
-    assert plan_placement(None, probe.weight_bytes, [24 * GIB] * 4) == Placement(
-        "data_parallel", ("cuda:0", "cuda:1", "cuda:2", "cuda:3")
-    )
+    assert plan_placement(None, probe.weight_bytes, [24 * GIB] * 4) == Placement("single", ("cuda:0",))
     in_fp32 = probe_model(_qwen_7b_config(), "float32", None, False).weight_bytes
     assert in_fp32 == 2 * probe.weight_bytes
     assert plan_placement(None, in_fp32, [24 * GIB] * 4).kind == "sharded"  # only when it does not fit

@@ -331,3 +331,33 @@ def test_compress_v2_output_feeds_rag(data_file: Path, tiny_model: Path, tmp_pat
         top = sorted(compressed[line["_id"]]["retrieved_context"][:2], key=lambda c: c["c_idx"])
         start = f"Retrieved chunk 1: {top[0]['content'][:60]}"  # --max-length 400 cuts the middle
         assert sum(start in prompt for prompt in prompts) == 1
+
+
+def test_cot_on_ray_replicas_equals_a_plain_run(
+    ray_cluster: object, data_file: Path, tiny_model: Path, tmp_path: Path, monkeypatch, one_torch_thread
+) -> None:
+    """Chain of thought through two Ray replicas (a local cluster of 2 CPUs): both calls of every sample go
+    through the replicas, and the result file is the plain run's, line for line once sorted."""
+    monkeypatch.setenv("LONGBENCH_CACHE", str(tiny_model.parent))
+    command = [
+        "predict",
+        "--v2",
+        "--cot",
+        "--model",
+        "builtin:tiny",
+        "--data",
+        str(data_file),
+        "--limit",
+        "3",
+    ]
+    command += ["--max-length", "200", "--temperature", "0"]
+    assert main([*command, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*command, "--out", str(tmp_path / "ray"), "--ray", "local", "--replicas", "2"]) == 0
+    plain, ray = (
+        sorted((tmp_path / run / "tiny" / "tiny_cot.jsonl").read_text().splitlines())
+        for run in ("plain", "ray")
+    )
+    assert ray == plain and len(ray) == 3
+    check_result_file(tmp_path / "ray" / "tiny" / "tiny_cot.jsonl", records(data_file), V2Mode(cot=True), 3)
+    run = json.loads((tmp_path / "ray" / "tiny" / "run.json").read_text())
+    assert run["backend_settings"]["execution"]["replicas"] == 2

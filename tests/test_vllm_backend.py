@@ -199,11 +199,13 @@ class LLMEngine:
 class LLM:
     def __init__(self, **options):
         assert options["generation_config"] == "vllm"
+        with open(LOG + ".options", "w") as file:
+            json.dump(options, file)
         self.llm_engine = LLMEngine()
 """
 
 
-def _run_with_fake_vllm(tmp_path, tiny_path, kill_after: int):
+def _run_with_fake_vllm(tmp_path, tiny_path, kill_after: int, *extra: str):
     import os
     import subprocess
     import sys
@@ -222,7 +224,7 @@ def _run_with_fake_vllm(tmp_path, tiny_path, kill_after: int):
     }
     command = [sys.executable, "-m", "longbench", "predict", "--backend", "vllm", "--model", str(tiny_path),
                "--model-name", "tiny", "--data", "sample", "--tasks", "qasper,multifieldqa_en,hotpotqa",
-               "--max-length", "300", "--out", str(tmp_path / "pred")]  # fmt: skip
+               "--max-length", "300", "--out", str(tmp_path / "pred"), *extra]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     completed = [line for line in log.read_text().splitlines()] if log.exists() else []
     return done, completed
@@ -306,3 +308,25 @@ def test_vllm_kill_loses_only_in_flight_work(tmp_path, tiny_path):
     again, rerun = _run_with_fake_vllm(tmp_path.joinpath("."), tiny_path, kill_after=0)
     assert again.returncode == 0, again.stderr
     assert len(_written(tmp_path)) == first + len(rerun)  # nothing done twice, nothing lost
+
+
+def test_parallel_sizes_go_to_vllm(tmp_path, tiny_path):
+    """--tensor/--pipeline/--data-parallel-size reach vLLM's LLM(...) as given (vLLM spreads them, over Ray
+    across nodes), and run.json records them."""
+    import json
+
+    sizes = ["--tensor-parallel-size", "2", "--pipeline-parallel-size", "3", "--data-parallel-size", "4"]
+    done, _ = _run_with_fake_vllm(tmp_path, tiny_path, 0, *sizes)
+    assert done.returncode == 0, done.stderr
+    options = json.loads((tmp_path / "engine.jsonl.options").read_text())
+    assert (
+        options["tensor_parallel_size"],
+        options["pipeline_parallel_size"],
+        options["data_parallel_size"],
+    ) == (
+        2,
+        3,
+        4,
+    )
+    settings = json.loads((tmp_path / "pred" / "tiny" / "run.json").read_text())["backend_settings"]
+    assert (settings["pipeline_parallel_size"], settings["data_parallel_size"]) == (3, 4)

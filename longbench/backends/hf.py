@@ -15,9 +15,9 @@ generated alone from its own seeded generator, so its draw depends on nothing el
 model's thinking is split from the decoded answer (:meth:`Backend.result`), and each result says whether it
 ended at a stop token or at ``max_new_tokens``.
 
-Where the model runs is decided by :func:`plan_placement` (a pure function): CPU, one GPU, one worker
-process per GPU (data parallel, see :mod:`longbench.backends.hf_workers`) when the model fits one GPU,
-or ``device_map="auto"`` across GPUs when it does not.
+Where the model runs is decided by :func:`plan_placement` (a pure function): CPU, one GPU, or
+``device_map="auto"`` across GPUs when the model does not fit one. Copies of the model on several GPUs or
+nodes (data parallelism) are Ray replicas of this backend (:mod:`longbench.backends.ray_replicas`).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def require_torch() -> None:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the model runs: ``kind`` is "cpu", "single", "data_parallel" or "sharded" (device_map="auto")."""
+    """Where the model runs: ``kind`` is "cpu", "single" or "sharded" (device_map="auto")."""
 
     kind: str
     devices: tuple[str, ...]
@@ -86,9 +86,9 @@ class Placement:
 def plan_placement(device: str | None, weight_bytes: int | None, gpu_memory: Sequence[int]) -> Placement:
     """Choose where to run from the ``--device`` option, the model's weight size and each GPU's memory.
 
-    ``device`` None or "auto": every GPU, one worker per GPU when the weights fit one GPU (or their size is
-    unknown), else one model spread over all GPUs; the CPU when there is no GPU. "cpu" and "cuda:N" are
-    taken as given; "cuda" means all GPUs as for "auto".
+    ``device`` None or "auto": the first GPU when the weights fit one GPU (or their size is unknown), else
+    one model spread over all GPUs; the CPU when there is no GPU. "cpu" and "cuda:N" are taken as given;
+    "cuda" means the GPUs as for "auto". One copy per GPU is ``--ray local --replicas N``.
     """
     if device not in (None, "auto", "cuda"):
         return Placement("cpu" if device == "cpu" else "single", (device,))
@@ -100,9 +100,7 @@ def plan_placement(device: str | None, weight_bytes: int | None, gpu_memory: Seq
     fits = weight_bytes is None or weight_bytes <= FIT_FRACTION * min(gpu_memory)
     if not fits and len(gpus) > 1:
         return Placement("sharded", gpus)
-    if len(gpus) == 1:
-        return Placement("single", gpus)
-    return Placement("data_parallel", gpus)
+    return Placement("single", gpus[:1])
 
 
 def resolve_dtype(option: str, placement: Placement) -> str:
@@ -315,7 +313,6 @@ class TransformersBackend(Backend):
             self.attn_used = None
             self.cpu_threads = None
             self._engine = None
-            self._pool = None
             return
         gpus = _gpu_memory()
         on_gpu = bool(gpus) and device != "cpu"
@@ -326,6 +323,13 @@ class TransformersBackend(Backend):
         if probe.notice:
             logger.warning("longbench: %s", probe.notice)
         self.placement = plan_placement(device, probe.weight_bytes if on_gpu else None, gpus)
+        if self.placement.kind == "single" and len(gpus) > 1 and device in (None, "auto", "cuda"):
+            logger.warning(
+                "longbench: the model fits one of the %d GPUs and runs on cuda:0; "
+                "--ray local --replicas %d runs one copy per GPU",
+                len(gpus),
+                len(gpus),
+            )
         self.spec = EngineSpec(
             model=loaded.load,
             revision=revision,
@@ -336,7 +340,6 @@ class TransformersBackend(Backend):
         self.attn_used = probe.attn_implementation
         self.cpu_threads = configure_cpu_threads() if self.placement.kind == "cpu" else None
         self._engine: TokenEngine | None = None
-        self._pool: Any = None
 
     # -- what the runner asks ------------------------------------------------------------------------------
     def context_window(self) -> int | None:
@@ -415,21 +418,16 @@ class TransformersBackend(Backend):
         """Read a bounded window of requests ahead (a few batches per device), sort and batch within it."""
         require_torch()
         pending = iter(requests)
-        workers = len(self.placement.devices) if self.placement.kind == "data_parallel" else 1
-        window = self.batch_size * _WINDOW_BATCHES * workers
+        window = self.batch_size * _WINDOW_BATCHES
         while chunk := list(islice(pending, window)):
             yield from self._generate_window(chunk)
 
     def _generate_window(self, requests: Sequence[GenerationRequest]) -> Iterator[GenerationResult]:
-        batches = self.batches(requests)
-        if self.placement.kind == "data_parallel":
-            outputs = self._worker_pool().run([[job for _, job in batch] for batch in batches])
-        else:
-            engine = self._local_engine()
-            outputs = ((index, engine.run([job for _, job in batch])) for index, batch in enumerate(batches))
-        for index, results in outputs:
-            for (request, job), result in zip(batches[index], results, strict=True):
-                yield self._result(request, job, result)
+        engine = self._local_engine()
+        for batch in self.batches(requests):
+            outputs = engine.run([job for _, job in batch])
+            for (request, job), output in zip(batch, outputs, strict=True):
+                yield self._result(request, job, output)
 
     def _result(self, request: GenerationRequest, job: TokenJob, output: list[int] | str) -> GenerationResult:
         if isinstance(output, str):
@@ -462,15 +460,5 @@ class TransformersBackend(Backend):
             self._engine = TokenEngine(model)
         return self._engine
 
-    def _worker_pool(self) -> Any:
-        if self._pool is None:
-            from longbench.backends.hf_workers import WorkerPool
-
-            self._pool = WorkerPool(self.spec, self.placement.devices)
-        return self._pool
-
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
         self._engine = None

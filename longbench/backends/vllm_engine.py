@@ -133,12 +133,19 @@ class VLLMBackend(Backend):
         revision: str | None = None,
         chat_template_kwargs: Mapping[str, Any] | None = None,
         think_tags: ThinkTags | None = DEFAULT_THINK_TAGS,
+        pipeline_parallel_size: int = 1,
+        data_parallel_size: int = 1,
     ) -> None:
         self.vllm = _import_vllm()
         from longbench.backends.chat import load_chat_model
 
-        if tensor_parallel_size < 1:
-            raise LongBenchError(f"--tensor-parallel-size must be at least 1, got {tensor_parallel_size}")
+        for value, option in (
+            (tensor_parallel_size, "--tensor-parallel-size"),
+            (pipeline_parallel_size, "--pipeline-parallel-size"),
+            (data_parallel_size, "--data-parallel-size"),
+        ):
+            if value < 1:
+                raise LongBenchError(f"{option} must be at least 1, got {value}")
         try:
             self.think_tags = check_think_tags(think_tags)
         except ValueError as error:
@@ -155,6 +162,8 @@ class VLLMBackend(Backend):
         self.model_id = model
         self.revision = revision
         self.tensor_parallel_size = tensor_parallel_size
+        self.pipeline_parallel_size = pipeline_parallel_size
+        self.data_parallel_size = data_parallel_size
         self.max_model_len = max_model_len
         self.trust_remote_code = trust_remote_code
         self.dtype = dtype
@@ -169,6 +178,8 @@ class VLLMBackend(Backend):
                 revision=self.revision,
                 tokenizer_revision=self.revision,
                 tensor_parallel_size=self.tensor_parallel_size,
+                pipeline_parallel_size=self.pipeline_parallel_size,
+                data_parallel_size=self.data_parallel_size,
                 max_model_len=self.max_model_len,
                 trust_remote_code=self.trust_remote_code,
                 dtype=self.dtype,
@@ -190,6 +201,8 @@ class VLLMBackend(Backend):
             "vllm_version": getattr(self.vllm, "__version__", None),
             "dtype": self.dtype,
             "tensor_parallel_size": self.tensor_parallel_size,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "data_parallel_size": self.data_parallel_size,
             "max_model_len": self.max_model_len,
             "enable_prefix_caching": True,
             **self.chat_format.describe(),

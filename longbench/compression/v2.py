@@ -57,10 +57,8 @@ def compress_v2(
     from dataclasses import asdict
     from itertools import islice
 
-    from tqdm.auto import tqdm
-
     from longbench.compression.pipeline import check_run_file, write_run_file
-    from longbench.outputs import PredictionWriter, folder_lock
+    from longbench.outputs import folder_lock
     from longbench.sources import KIND
 
     run = {
