@@ -424,11 +424,13 @@ def _dump_prompts(run: _Run, budget: Callable[[Task], int | None], path: Path) -
     return len(lines)
 
 
-def _run_spec(benchmark: str | Benchmark | RunSpec) -> RunSpec:
-    if isinstance(benchmark, str):
-        from longbench.benchmarks import get_benchmark
+def _run_spec(benchmark: Benchmark | RunSpec | None) -> RunSpec:
+    """The run half of ``benchmark`` (a definition from :func:`longbench.benchmarks.get_benchmark`; None:
+    LongBench v1)."""
+    if benchmark is None:
+        from longbench.benchmarks.v1_run import V1
 
-        return get_benchmark(benchmark).runs
+        return V1
     return benchmark.runs if isinstance(benchmark, Benchmark) else benchmark
 
 
@@ -439,7 +441,7 @@ def predict(
     out_dir: Path,
     *,
     max_length: int | None,
-    benchmark: str | Benchmark | RunSpec = "v1",
+    benchmark: Benchmark | RunSpec | None = None,
     limit: int | None = None,
     shard: tuple[int, int] | None = None,
     batch_size: int = 1,
@@ -452,7 +454,7 @@ def predict(
     thinking_budget: int = 0,
     allow_version_change: bool = False,
 ) -> PredictSummary:
-    """Predict ``tasks`` of ``benchmark`` (a registry name, a definition or its run half; all its tasks for
+    """Predict ``tasks`` of ``benchmark`` (a definition or its run half, LongBench v1 when None; all its tasks for
     the source when None) into ``<out_dir>/<model_name>/<task>.jsonl``, resuming what earlier runs wrote.
 
     ``data`` is a source or its spec (:func:`longbench.sources.open_source`, with ``top_k`` and ``verify``).

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from longbench.cache import cache_root
 from longbench.permissions import follow_umask
 
 if TYPE_CHECKING:
@@ -31,12 +32,6 @@ CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}\n"
     "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-
-
-def cache_root() -> Path:
-    """Where longbench keeps what it builds or downloads: ``$LONGBENCH_CACHE`` or ``~/.cache/longbench``."""
-    configured = os.environ.get("LONGBENCH_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "longbench"
 
 
 def _byte_symbols() -> list[str]:

@@ -174,7 +174,13 @@ def test_v1_and_e_through_the_same_runner(tmp_path: Path) -> None:
         backend = ScriptedBackend()
         tasks = [get_task("trec", e)]
         summary = predict(
-            backend, tasks, "sample", tmp_path / name, benchmark=name, max_length=None, notify=print
+            backend,
+            tasks,
+            "sample",
+            tmp_path / name,
+            benchmark=get_benchmark(name),
+            max_length=None,
+            notify=print,
         )
         assert summary.written == len(backend.requests) > 0
         assert {r.call for r in backend.requests} == {0}

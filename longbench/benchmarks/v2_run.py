@@ -18,6 +18,7 @@ from typing import Any
 from longbench.backends.base import Backend, GenerationRequest, TokenizerLike
 from longbench.benchmarks.base import Answer
 from longbench.errors import LongBenchError
+from longbench.metrics.v2_answer import extract_answer
 from longbench.schema import Record
 from longbench.sources import Source
 from longbench.tasks import Task
@@ -33,7 +34,6 @@ from longbench.v2.prompts import (
     template_text,
     uses_tiktoken,
 )
-from longbench.v2.scoring import extract_answer
 
 logger = logging.getLogger(__name__)
 ANSWER_MAX_TOKENS = 128

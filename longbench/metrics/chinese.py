@@ -55,7 +55,7 @@ def _load_jieba() -> Any:
 def _use_own_cache(tokenizer: Any) -> None:
     """Point jieba's cache at ``<cache root>/jieba/``; a file there owned by another user is not used (jieba
     then builds and writes a cache of this user's own name)."""
-    from longbench.tinymodel import cache_root
+    from longbench.cache import cache_root
 
     folder = cache_root() / "jieba"
     try:

@@ -19,6 +19,7 @@ from typing import Any
 from longbench.errors import InputError
 from longbench.health import line_health
 from longbench.jsonl import parse_json_line
+from longbench.metrics.v2_answer import extract_answer
 
 COLUMNS: tuple[str, ...] = ("Overall", "Easy", "Hard", "Short", "Medium", "Long")
 DOMAINS: tuple[str, ...] = (
@@ -38,16 +39,6 @@ EXPECTED: dict[str, int] = {
     "Medium": 215,
     "Long": 108,
 }
-_PARENTHESISED = re.compile(r"The correct answer is \(([A-D])\)")
-_BARE = re.compile(r"The correct answer is ([A-D])")
-
-
-def extract_answer(response: str) -> str | None:
-    """The letter the official rule reads from a response: ``*`` removed, the first ``(X)`` form, else the
-    first bare form, else None (case-sensitive, ASCII A-D only)."""
-    text = response.strip().replace("*", "")
-    match = _PARENTHESISED.search(text) or _BARE.search(text)
-    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
