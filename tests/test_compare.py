@@ -5,24 +5,17 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_cli  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 V1 = SHARED / "longbench-preds" / "v1"
 needs_shared = pytest.mark.skipif(
     not (V1 / "llama3-8b-instruct").is_dir(), reason="shared predictions absent"
 )
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "longbench", *map(str, args)], capture_output=True, text=True, timeout=300
-    )
 
 
 def sign_flip_p(a: list[float], b: list[float], permutations: int, seed: int) -> float:

@@ -3,40 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli, write_jsonl  # noqa: E402
 
 from longbench.published import paper_layout
 from longbench.tasks import all_tasks, get_task
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 PREDS = SHARED / "longbench-preds"
-
-
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "longbench", *map(str, args), *no_figures(args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
-
-
-def no_figures(args: tuple[str | Path, ...]) -> list[str]:
-    """``--no-plots`` for a v1 eval that does not ask for figures: drawing them (the default where matplotlib is
-    installed) takes a second, and these tests check the scores and tables (tests/test_html_report.py and
-    tests/test_plots.py check the figures)."""
-    v1_eval = args[:1] == ("eval",) and "--v2" not in args
-    return ["--no-plots"] if v1_eval and not any(str(a) in ("--plots", "--no-plots") for a in args) else []
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
 
 
 def qa_rows(n: int, correct: int, with_ids: bool = True) -> list[dict]:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,34 +22,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from test_eval_cli import no_figures  # noqa: E402
+
+from helpers import no_figures, run_cli, write_jsonl  # noqa: E402
 
 from longbench.outputs import write_atomic  # noqa: E402
 from longbench.outputset import MANIFEST, check_output_location  # noqa: E402
 
 PAUSE_ENV = "LONGBENCH_TEST_PAUSE_SWAP"
-
-
-def run_cli(
-    *args: str | Path,
-    cwd: Path | None = None,
-    preexec: Callable[[], None] | None = None,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "longbench", *map(str, args), *no_figures(args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-        preexec_fn=preexec,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
 
 
 def qa_rows(n: int, correct: int) -> list[dict]:

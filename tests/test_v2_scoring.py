@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_cli, write_jsonl  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,16 +48,6 @@ def result_py(files: dict[str, list[dict]], compensated: bool = False) -> str:
         values = [str(round(100 * sum(v) / len(v), 1)) for v in buckets.values()]
         lines.append("\t".join([name, *values]))
     return "\n".join(lines)
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "longbench", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
-def write_jsonl(path: Path, records: list[dict], end: str = "\n") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + end, encoding="utf-8")
 
 
 def partial_records() -> list[dict]:
