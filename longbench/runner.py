@@ -391,17 +391,27 @@ def _settings(run: _Run, model_name: str) -> dict[str, Any]:
 
 
 def _budgets(
-    backend: Backend, spec: RunSpec, names: Sequence[str], override: int | None, say: Callable[[str], None]
+    backend: Backend,
+    spec: RunSpec,
+    names: Sequence[str],
+    override: int | None,
+    say: Callable[[str], None],
+    thinking_budget: int = 0,
 ) -> Callable[[Task], int | None]:
     """A function giving each task's prompt budget (None: no tokenizer, no truncation), announcing the
     first budget derived from the context window (the same rule then applies to every task)."""
     window = backend.context_window()
     announced: list[str] = []
+    template: list[int | None] = []  # the chat template's own tokens, counted once when first needed
 
     def budget(task: Task) -> int | None:
         if backend.tokenizer is None:
             return None
-        length, notice = spec.budget(task, names, override, window)
+        if not template:
+            template.append(backend.chat_template_tokens())
+        length, notice = spec.budget(
+            task, names, override, window, thinking_budget=thinking_budget, template_tokens=template[0]
+        )
         if notice and not announced:
             announced.append(notice)
             say(f"notice: {notice}")
@@ -476,7 +486,7 @@ def predict(
     run = _Run(spec, source, backend, chosen, calls, limit, shard, batch_size, allow_version_change)
     summary = PredictSummary(out_dir=out_dir / name, model_name=name)
     names = [n for n in dict.fromkeys([name, described_model]) if n]
-    budget = _budgets(backend, spec, names, max_length, say)
+    budget = _budgets(backend, spec, names, max_length, say, thinking_budget)
     if dump_prompts is not None:
         summary.dumped = _dump_prompts(run, budget, dump_prompts)
         return summary

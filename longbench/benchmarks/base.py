@@ -105,9 +105,18 @@ class RunSpec(Protocol):
         ...
 
     def budget(
-        self, task: Task, names: Sequence[str], override: int | None, window: int | None
+        self,
+        task: Task,
+        names: Sequence[str],
+        override: int | None,
+        window: int | None,
+        *,
+        thinking_budget: int = 0,
+        template_tokens: int | None = None,
     ) -> tuple[int, str | None]:
-        """The prompt budget in tokens for ``task`` and a notice when it was derived from the window."""
+        """The prompt budget in tokens for ``task`` and a notice when it was derived from the window; the window
+        must also hold each call's new tokens, the run's ``thinking_budget`` and the chat template's own
+        ``template_tokens`` (None: not known) where the benchmark derives the budget from it."""
         ...
 
     def request(

@@ -53,9 +53,17 @@ class V1Run:
         return source.sha256(task.name, self.e)
 
     def budget(
-        self, task: Task, names: Sequence[str], override: int | None, window: int | None
+        self,
+        task: Task,
+        names: Sequence[str],
+        override: int | None,
+        window: int | None,
+        *,
+        thinking_budget: int = 0,
+        template_tokens: int | None = None,
     ) -> tuple[int, str | None]:
-        """The override, else the reference's value for any of ``names``, else the last name's window."""
+        """The override, else the reference's value for any of ``names``, else the last name's window (less the
+        task's new tokens, as before; v1's budgets do not depend on the thinking budget or the template)."""
         from longbench.prompts import resolve_max_length
 
         for name in names[:-1]:

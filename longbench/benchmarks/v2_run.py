@@ -183,11 +183,19 @@ class V2Run:
         return data.sha256
 
     def budget(
-        self, task: Task, names: Sequence[str], override: int | None, window: int | None
+        self,
+        task: Task,
+        names: Sequence[str],
+        override: int | None,
+        window: int | None,
+        *,
+        thinking_budget: int = 0,
+        template_tokens: int | None = None,
     ) -> tuple[int, str | None]:
         listed = _listed()
         name = next((n for n in names if n.rstrip("/").rsplit("/", 1)[-1] in listed), names[-1])
-        return resolve_window(name, override, window)
+        new_tokens = self.mode.first_max_tokens + thinking_budget  # the largest call: CoT's first, else the answer
+        return resolve_window(name, override, window, new_tokens=new_tokens, template_tokens=template_tokens)
 
     def request(
         self, task: Task, record: Record, answers: Sequence[Answer], backend: Backend, budget: int | None
