@@ -81,6 +81,31 @@ def _portable(key: str, value: Any) -> Any:
     return value
 
 
+def _decoding_parts(runs: list[dict[str, Any]]) -> list[str]:
+    """Fields for the run settings that change predictions beyond the prompts, present only when set: the
+    seed, the thinking budget, chat template switches, think tags, decoding left to a server, a v2 subset,
+    and Ray execution (recorded so that such runs are told apart at a glance)."""
+    backends = [run.get("backend_settings") or {} for run in runs]
+    seed = _agreed(run.get("seed") for run in runs)
+    thinking = _agreed(run.get("thinking_budget") for run in runs)
+    kwargs = _agreed(run.get("chat_template_kwargs") or None for run in runs)
+    subset = _agreed(run.get("subset") or None for run in runs)
+    parts = []
+    if seed is not None:
+        parts.append(f"seed:{seed}")
+    if thinking:
+        parts.append(f"thinking:{thinking}")
+    if kwargs is not None:
+        parts.append(f"chat-kwargs:{_digest(kwargs)}")
+    if any(backend.get("decoding_neutral") is False for backend in backends):
+        parts.append("decoding:server")
+    if subset is not None:
+        parts.append(f"subset:{_digest(subset)}")
+    if any((backend.get("execution") or {}).get("engine") == "ray" for backend in backends):
+        parts.append("exec:ray")
+    return parts
+
+
 def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:
     """The one-line signature of results scored from ``folders``."""
     runs = [run for run in (read_run_json(folder) for folder in folders) if run is not None]
@@ -95,6 +120,7 @@ def signature(folders: Iterable[Path], e: bool, corrected: bool) -> str:
     ]
     if compression is not None:
         parts.append(f"compression:{_compression(compression)}")
+    parts += _decoding_parts(runs)
     parts += [
         f"longbench:{__version__}",
         f"numpy:{_version('numpy')}",
@@ -131,6 +157,7 @@ def v2_signature(result_files: Iterable[Path], compensated: bool) -> str:
         f"data:{_agreed_digest(runs, 'data_sha256')}",
         f"chat:{_agreed_digest(runs, 'chat_template_sha256')}",
         f"temperature:{'-' if temperature is None else temperature}",
+        *_decoding_parts(runs),
         f"longbench:{__version__}",
         "extraction:result.py",
     ]
