@@ -186,3 +186,30 @@ def test_the_checks_see_a_circle_and_an_upward_import() -> None:
     assert layer_of("longbench.runner") > layer_of("longbench.backends.hf") > layer_of("longbench.tasks")
     assert layer_of("longbench.cli") == len(LAYERS) - 1
     assert layer_of("longbench.not_placed_yet") == -1
+
+
+# Beyond the layer order: the runner holds a benchmark's run half without knowing which one (LongBench v1's is
+# only its default), data loading knows nothing of compression, and compression does not reach into the runner.
+FORBIDDEN: tuple[tuple[str, str], ...] = (
+    ("longbench.loading", "longbench.compression"),
+    ("longbench.sources", "longbench.compression"),
+    ("longbench.runner", "longbench.compression"),
+    ("longbench.runner", "longbench.v2"),
+    ("longbench.runner", "longbench.benchmarks.v2_run"),
+    ("longbench.compression.pipeline", "longbench.runner"),
+    ("longbench.compression.v2", "longbench.runner"),
+    ("longbench.benchmarks.v1_run", "longbench.runner"),
+    ("longbench.benchmarks.v2_run", "longbench.runner"),
+)
+
+
+def test_no_forbidden_import() -> None:
+    edges = graph()
+    found = [
+        f"{module} imports {target}"
+        for module, prefix in FORBIDDEN
+        for target in sorted(edges[module])
+        if target == prefix or target.startswith(prefix + ".")
+    ]
+    assert found == []
+    assert "longbench.benchmarks.v1_run" in edges["longbench.benchmarks"]  # imported inside a function, still seen

@@ -105,10 +105,10 @@ def test_a_wrong_typed_run_json_field_is_one_line_for_predict_and_eval(
 
 
 def test_a_wrong_typed_field_of_a_derived_folders_compression_json_is_one_line(tmp_path: Path) -> None:
-    from longbench.compression.derived import KIND, compression_entry
+    from longbench.sources import KIND, open_source
 
     (tmp_path / "compression.json").write_text(json.dumps({"kind": KIND, "settings": "bm25", "tasks": []}))
     with pytest.raises(
         LongBenchError, match="compression.json: not a valid compression.json: field 'settings'"
     ):
-        compression_entry(str(tmp_path), 3)
+        open_source(str(tmp_path), top_k=3)

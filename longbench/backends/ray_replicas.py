@@ -92,7 +92,8 @@ class Replica:
         return {
             "name": backend.name,
             "tokenizer": backend.tokenizer,
-            "reference_format": backend.reference_format,
+            "chat_format": backend.chat_format,
+            "think_tags": backend.think_tags,
             "chat_template": backend.chat_template(),
             "context_window": backend.context_window(),
             "describe": backend.describe(),
@@ -154,7 +155,8 @@ class RayReplicasBackend(Backend):
         first = fronts[0]
         self.name = first["name"]
         self.tokenizer = first["tokenizer"]
-        self.reference_format = first["reference_format"]
+        self.chat_format = first["chat_format"]  # the driver renders prompts as a replica does (--dump-prompts)
+        self.think_tags = first["think_tags"]  # replicas split the thinking; recorded as theirs
         self._chat_template = first["chat_template"]
         self._context_window = first["context_window"]
         self._described = first["describe"]
