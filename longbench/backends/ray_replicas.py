@@ -155,7 +155,8 @@ class RayReplicasBackend(Backend):
         first = fronts[0]
         self.name = first["name"]
         self.tokenizer = first["tokenizer"]
-        self.chat_format = first["chat_format"]  # the driver renders prompts as a replica does (--dump-prompts)
+        # the driver renders prompts as a replica does (--dump-prompts)
+        self.chat_format = first["chat_format"]
         self.think_tags = first["think_tags"]  # replicas split the thinking; recorded as theirs
         self._chat_template = first["chat_template"]
         self._context_window = first["context_window"]

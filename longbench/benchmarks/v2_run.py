@@ -194,7 +194,8 @@ class V2Run:
     ) -> tuple[int, str | None]:
         listed = _listed()
         name = next((n for n in names if n.rstrip("/").rsplit("/", 1)[-1] in listed), names[-1])
-        new_tokens = self.mode.first_max_tokens + thinking_budget  # the largest call: CoT's first, else the answer
+        # the largest call's new tokens: CoT's first call, else the answer
+        new_tokens = self.mode.first_max_tokens + thinking_budget
         return resolve_window(name, override, window, new_tokens=new_tokens, template_tokens=template_tokens)
 
     def request(

@@ -29,7 +29,8 @@ class V2Scores:
         from longbench.outputset import results_folder_name
 
         root = Path("metrics_v2_compensated" if settings.compensated else "metrics_v2")
-        stems = [name.removesuffix(".jsonl").removesuffix(".json") for name in names]  # a result file: its model
+        # a result file is named after its model
+        stems = [name.removesuffix(".jsonl").removesuffix(".json") for name in names]
         return root / results_folder_name(stems)
 
     def evaluate(self, pred_dirs: Sequence[Path], settings: ScoreSettings) -> list[Any]:
