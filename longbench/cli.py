@@ -374,6 +374,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``predict`` and ``run``."""
+    _add_run_choice_arguments(parser)
+    _add_data_arguments(parser)
+    _add_budget_arguments(parser)
+    _add_output_arguments(parser)
+    _add_model_arguments(parser)
+    _add_split_arguments(parser)
+    _add_backend_arguments(parser)
+    _add_v2_arguments(parser)
+    _add_call_arguments(parser)
+
+
+def _add_run_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to predict: the model, its backend, the tasks."""
     parser.add_argument(
         "--model", required=True, metavar="ID_OR_PATH", help="hub id, local path or builtin:tiny"
     )
@@ -390,6 +403,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help='only one category, e.g. "Multi-Doc QA" or "Few-shot Learning" (as the tables name it)',
     )
     parser.add_argument("--e", action="store_true", help="LongBench-E: the 13 tasks' length-balanced files")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the data comes from."""
     parser.add_argument(
         "--data",
         default="hub",
@@ -403,6 +420,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="use data files named like released ones as they are, without checking their sha256 (your own "
         "files); recorded in run.json",
     )
+
+
+def _add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """Prompt budget, batch and sample limit."""
     parser.add_argument(
         "--max-length",
         type=int,
@@ -414,6 +435,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=1, metavar="N", help="transformers: prompts per batch"
     )
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N samples of each task")
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where predictions go (or the prompts, with --dump-prompts)."""
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="prediction folder root (default pred, or pred_e)"
     )
@@ -437,6 +462,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="chat format for chat tasks: none (raw), auto (the reference's own format for its eight models, "
         "else the tokenizer's; with --v2 always the tokenizer's), tokenizer, or a Jinja file (default auto)",
     )
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the model is loaded and its chat format."""
     parser.add_argument(
         "--think-tags",
         default="<think>,</think>",
@@ -463,6 +492,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="transformers: attention implementation to ask for (eager, sdpa, flash_attention_2, ...); "
         "default: transformers' own choice for the model",
     )
+
+
+def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """A shard of the run, a compressed folder's top-k."""
     parser.add_argument(
         "--shard",
         metavar="I/N|auto",
@@ -476,9 +509,6 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help='with --data a folder from `longbench compress`: the context is "".join(retrieved[:K]), as in the '
         "reference's retrieval pred.py (the folder name gets a -<method>-c<size>-top<K> suffix)",
     )
-    _add_backend_arguments(parser)
-    _add_v2_arguments(parser)
-    _add_call_arguments(parser)
 
 
 def _add_v2_arguments(parser: argparse.ArgumentParser) -> None:
@@ -644,17 +674,15 @@ def _add_plots_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from longbench import __version__
-
-    parser = argparse.ArgumentParser(prog="longbench", description="LongBench, reproduced exactly.")
-    parser.add_argument("--version", action="version", version=f"longbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_tasks_command(sub: argparse._SubParsersAction) -> None:
+    """``tasks``: the task table."""
     tasks = sub.add_parser("tasks", help="print the task table")
     tasks.add_argument("--e", action="store_true", help="only the 13 LongBench-E tasks")
     tasks.set_defaults(func=_cmd_tasks)
 
+
+def _add_download_command(sub: argparse._SubParsersAction) -> None:
+    """``download``: the data, verified."""
     download = sub.add_parser("download", help="download data.zip from the hub, extract and verify it")
     download.add_argument("--revision", default=None, help="revision of THUDM/LongBench (default: main)")
     download.add_argument("--force", action="store_true", help="download and extract again even if cached")
@@ -665,6 +693,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.set_defaults(func=_cmd_download)
 
+
+def _add_eval_command(sub: argparse._SubParsersAction) -> None:
+    """``eval``: score prediction folders."""
     evaluate = sub.add_parser(
         "eval",
         help="score prediction folders (pred/<model>/<task>.jsonl)",
@@ -709,6 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
+
+def _add_compare_command(sub: argparse._SubParsersAction) -> None:
+    """``compare``: two runs, paired."""
     compare = sub.add_parser(
         "compare",
         help="paired comparison of two prediction folders on the same samples",
@@ -746,6 +780,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--compensated", action="store_true", help="v2: score as `eval --v2 --compensated`")
     compare.set_defaults(func=_cmd_compare)
 
+
+def _add_predict_commands(sub: argparse._SubParsersAction) -> None:
+    """``predict`` and ``run`` (predict, then score)."""
     predict = sub.add_parser(
         "predict", help="generate predictions (pred/<model>/<task>.jsonl); re-run to resume"
     )
@@ -766,6 +803,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plots_argument(run)
     run.set_defaults(func=_cmd_run)
 
+
+def _add_compress_command(sub: argparse._SubParsersAction) -> None:
+    """``compress``: a derived data folder."""
     compress = sub.add_parser(
         "compress",
         help="compress contexts by retrieval or summary into a derived data folder (predict --data it)",
@@ -774,6 +814,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_compress_arguments(compress)
     compress.set_defaults(func=_cmd_compress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from longbench import __version__
+
+    parser = argparse.ArgumentParser(prog="longbench", description="LongBench, reproduced exactly.")
+    parser.add_argument("--version", action="version", version=f"longbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_tasks_command,
+        _add_download_command,
+        _add_eval_command,
+        _add_compare_command,
+        _add_predict_commands,
+        _add_compress_command,
+    ):
+        add(sub)
     return parser
 
 
