@@ -4,6 +4,7 @@ one LongBenchError naming the setting (the CLI names it by its flag)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,9 @@ from longbench.api import (
 )
 from longbench.cli import main
 from longbench.errors import LongBenchError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_run_layers import reaches  # noqa: E402
 
 TASKS = ("trec", "hotpotqa")
 
@@ -111,3 +115,8 @@ def test_the_cli_names_a_setting_by_its_flag(tmp_path: Path, capsys) -> None:
     argv = ["predict", "--model", "builtin:tiny", "--data", "sample", "--out", str(tmp_path)]
     assert main([*argv, "--max-length", "0"]) == 2
     assert capsys.readouterr().err == "longbench: error: --max-length must be at least 1, got 0\n"
+
+
+def test_the_api_is_below_the_cli() -> None:
+    assert reaches("longbench.cli", "longbench.api")
+    assert not reaches("longbench.api", "longbench.cli")
