@@ -13,7 +13,7 @@ import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongBenchError
 
@@ -142,7 +142,7 @@ class EvalOptions:
 class EvalReport:
     """What ``evaluate`` scored and wrote: the tables and notes to show, and the output set."""
 
-    results: list[object]
+    results: list[Any]  # per model, as the benchmark's score half gives them (result_json(), ...)
     tables: list[Table]
     notes: list[str]
     out_dir: Path

@@ -348,22 +348,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return _report_predictions(predict(_predict_options(args)))
 
 
+def _run_eval_options(args: argparse.Namespace, pred_dir: Path) -> EvalOptions:
+    """The scoring half of ``run``: the folder just predicted, as ``eval`` would score it."""
+    from longbench.api import EvalOptions
+
+    return EvalOptions(
+        [pred_dir], e=args.e, v2=args.v2, out=args.metrics_out, corrected=args.corrected, plots=args.plots
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from longbench.api import EvalOptions, evaluate, predict
+    from longbench.api import evaluate, predict
 
     summary = predict(_predict_options(args))
     status = _report_predictions(summary)
     if status != 0 or summary.dumped is not None:
         return status
-    options = EvalOptions(
-        [summary.out_dir],
-        e=args.e,
-        v2=args.v2,
-        out=args.metrics_out,
-        corrected=args.corrected,
-        plots=args.plots,
-    )
-    status = _print_eval_report(evaluate(options))
+    status = _print_eval_report(evaluate(_run_eval_options(args, summary.out_dir)))
     if args.data == "sample":
         print(
             "note: these scores come from the bundled sample set (a few samples per task), not the benchmark: "
