@@ -151,6 +151,13 @@ def _cmd_download(args: argparse.Namespace) -> int:
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``openai`` and ``vllm`` backends, and of Ray replicas (``predict``, ``run``, ``compress``)."""
     group = parser.add_argument_group("openai and vllm backends")
+    _add_openai_arguments(group)
+    _add_vllm_arguments(group)
+    _add_ray_arguments(parser)
+
+
+def _add_openai_arguments(group: argparse._ArgumentGroup) -> None:
+    """The ``openai`` backend: servers, keys, requests."""
     group.add_argument(
         "--base-url",
         metavar="URL[,URL...]",
@@ -207,6 +214,10 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="openai: send no temperature (for APIs that reject it; decoding is then the server's default)",
     )
+
+
+def _add_vllm_arguments(group: argparse._ArgumentGroup) -> None:
+    """The ``vllm`` backend: parallelism and window."""
     group.add_argument(
         "--tensor-parallel-size", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)"
     )
@@ -227,6 +238,10 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-model-len", type=int, metavar="N", help="vllm: context window to allocate (default: model's)"
     )
+
+
+def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    """Ray replicas of any backend."""
     ray = parser.add_argument_group("Ray (pip install 'longbench[ray]')")
     ray.add_argument(
         "--ray",
@@ -602,6 +617,15 @@ def _cmd_compress(args: argparse.Namespace) -> int:
 
 
 def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``compress``."""
+    _add_compress_method_arguments(parser)
+    _add_compress_data_arguments(parser)
+    _add_compress_engine_arguments(parser)
+    _add_backend_arguments(parser)
+
+
+def _add_compress_method_arguments(parser: argparse.ArgumentParser) -> None:
+    """How contexts are ranked (bm25, dense) or summarized."""
     parser.add_argument(
         "--method", choices=("bm25", "dense", "summary"), default="bm25", help="(default bm25)"
     )
@@ -625,6 +649,10 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
         default="transformers",
         help="summary: (default transformers)",
     )
+
+
+def _add_compress_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which records are compressed, and where the derived folder goes."""
     parser.add_argument(
         "--tasks",
         metavar="A,B",
@@ -645,13 +673,16 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="derived folder (default compressed/<method>-c<N>)"
     )
+
+
+def _add_compress_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the embedder or the summarizing model runs."""
     parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="dense: texts per batch")
     parser.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="dense and summary: where to run")
     parser.add_argument("--dtype", choices=DTYPES, default="auto")
     parser.add_argument("--chat-template", default="auto", metavar="none|auto|PATH")
     parser.add_argument("--trust-remote-code", action="store_true")
     parser.add_argument("--revision", metavar="REV")
-    _add_backend_arguments(parser)
 
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
