@@ -4,6 +4,7 @@ one LongBenchError naming the setting (the CLI names it by its flag)."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pytest
 
 from longbench.api import (
     BackendOptions,
+    CompareOptions,
     CompressOptions,
     EvalOptions,
     PredictOptions,
     SettingError,
+    compare,
     compress,
     evaluate,
     predict,
@@ -42,7 +45,7 @@ def _task_lines(folder: Path) -> dict[str, list[dict]]:
     }
 
 
-def test_predict_and_evaluate_through_the_api_equal_the_cli(tmp_path: Path, capsys) -> None:
+def test_predict_evaluate_and_compare_through_the_api_equal_the_cli(tmp_path: Path, capsys) -> None:
     options = PredictOptions(
         "builtin:tiny", data="sample", tasks=TASKS, limit=2, max_length=600, out=tmp_path / "api"
     )
@@ -60,15 +63,22 @@ def test_predict_and_evaluate_through_the_api_equal_the_cli(tmp_path: Path, caps
     assert _task_lines(summary.out_dir) == _task_lines(tmp_path / "cli" / "tiny")
     assert len(_task_lines(summary.out_dir)) == 2
     assert report.out_dir == tmp_path / "api_metrics"
-    written = {
-        path.name for path in cli_metrics.iterdir() if not path.name.startswith(".")
-    }  # less the marker
+    written = {path.name for path in cli_metrics.iterdir() if not path.name.startswith(".")}  # not the marker
     assert {path.name for path in report.files} == written and f"wrote {len(written)} files" in printed
     for name in ("result.json", "table_scores_per_task.csv", "samples.jsonl", "tables.md"):
         assert (report.out_dir / name).read_bytes() == (cli_metrics / name).read_bytes()
     assert set(json.loads((report.out_dir / "result.json").read_text(encoding="utf-8"))) >= set(TASKS)
     for table in report.tables:  # what the CLI prints is the report's tables
         assert table.text() in printed
+
+    runs = [summary.out_dir, Path(shutil.copytree(tmp_path / "cli" / "tiny", tmp_path / "b" / "b"))]
+    compared = compare(CompareOptions(runs, out=tmp_path / "api_compare"))
+    assert main(["compare", *map(str, runs), "--out", str(tmp_path / "cli_compare")]) == 0
+    assert compared.table.text() in capsys.readouterr().out
+    assert (compared.out_dir / "comparison.json").read_bytes() == (
+        tmp_path / "cli_compare" / "comparison.json"
+    ).read_bytes()
+    assert {path.name for path in compared.files} >= {"comparison.json"}
 
 
 @pytest.mark.parametrize(
