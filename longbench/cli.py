@@ -1,13 +1,13 @@
 """The ``longbench`` command line: ``tasks``, ``download``, ``eval``, ``compare``, ``predict``, ``run``,
 ``compress``.
 
-Each subcommand parses its arguments and calls the library; the library never imports this module.
+Each subcommand parses its arguments into the options of :mod:`longbench.api`, calls it and prints what it
+returns; the library never imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,13 +18,21 @@ from longbench.backends.hf import DTYPES
 from longbench.errors import LongBenchError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
-    from longbench.backends.base import Backend
-    from longbench.backends.ray_replicas import RaySettings
-    from longbench.benchmarks.base import RunSpec, ScoreSettings
-    from longbench.benchmarks.v2_run import V2Subset
-    from longbench.compression.pipeline import CompressSettings, Ranker
-    from longbench.report_extras import ReportOptions
+    from longbench.api import (
+        BackendOptions,
+        CompareOptions,
+        CompressOptions,
+        EvalOptions,
+        EvalReport,
+        PredictOptions,
+        V2Options,
+    )
     from longbench.runner import PredictSummary
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list option as its names (None when not given)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip()) if text else None
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
@@ -50,88 +58,64 @@ def _cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _benchmark_name(v2: bool, e: bool) -> str:
-    if v2 and e:
-        raise LongBenchError("--v2 and --e are two benchmarks; choose one")
-    return "v2" if v2 else "e" if e else "v1"
+def _eval_options(args: argparse.Namespace) -> EvalOptions:
+    from longbench.api import EvalOptions
 
-
-def _score_settings(args: argparse.Namespace) -> ScoreSettings:
-    from longbench.benchmarks.base import ScoreSettings
-
-    tasks = getattr(args, "tasks", None)
-    chosen = tuple(name.strip() for name in tasks.split(",") if name.strip()) if tasks else None
-    return ScoreSettings(
+    return EvalOptions(
+        args.pred_dirs,
+        e=args.e,
+        v2=args.v2,
+        out=args.out,
         corrected=args.corrected,
-        compensated=getattr(args, "compensated", False),
-        tasks=chosen,
-        workers=getattr(args, "workers", None),
+        compensated=args.compensated,
+        tasks=_names(args.tasks),
+        workers=args.workers,
+        published=args.published,
+        ci=args.ci,
+        plots=args.plots,
     )
 
 
-def _evaluate_and_report(
-    benchmark: str,
-    pred_dirs: list[Path],
-    out: Path | None,
-    settings: ScoreSettings,
-    options: ReportOptions | None = None,
-) -> int:
-    """Score prediction folders through the benchmark's score half, write result files, print the tables."""
-    from longbench.benchmarks import get_benchmark
-    from longbench.outputset import check_output_location
-    from longbench.predictions import group_by_model
-    from longbench.report_extras import ReportOptions, extra_report_files
-    from longbench.reports import seed_files, seed_tables, write_output_set
-    from longbench.seeds import seed_spread
-
-    options = options or ReportOptions()
-    definition = get_benchmark(benchmark)
-    spec = definition.scores
-    spec.check(settings, options.tables.published)
-    out_dir = out if out is not None else spec.default_out(list(group_by_model(pred_dirs)), settings)
-    check_output_location(out_dir)  # before scoring: a read-only or foreign folder fails at once
-    results = spec.evaluate(pred_dirs, settings)
-    spread = seed_spread(results, spec.quantities)
-    across = seed_tables(spread)
-    files = spec.output_files(results, out_dir, options.tables)
-    files.update(seed_files(spread, across, out_dir))
-    files.update(extra_report_files(spec, definition.title, results, out_dir, options, across))
-    write_output_set(out_dir, files)
-    for table in [*spec.tables(results, options.tables), *across]:
+def _print_eval_report(report: EvalReport) -> int:
+    for table in report.tables:
         print(table.text())
-    for line in spec.notes(results, options.tables):
+    for line in report.notes:
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
-    print(f"wrote {len(files)} files to {out_dir}; the report: {out_dir / 'report.html'}")
+    print(
+        f"wrote {len(report.files)} files to {report.out_dir}; the report: {report.out_dir / 'report.html'}"
+    )
     return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from longbench.report_extras import ReportOptions
-    from longbench.reports import TableOptions
+    from longbench.api import evaluate
 
-    options = ReportOptions(TableOptions(published=args.published, ci=args.ci), plots=args.plots)
-    benchmark = _benchmark_name(args.v2, args.e)
-    return _evaluate_and_report(benchmark, args.pred_dirs, args.out, _score_settings(args), options)
+    return _print_eval_report(evaluate(_eval_options(args)))
+
+
+def _compare_options(args: argparse.Namespace) -> CompareOptions:
+    from longbench.api import CompareOptions
+
+    return CompareOptions(
+        args.pred_dirs,
+        e=args.e,
+        v2=args.v2,
+        out=args.out,
+        corrected=args.corrected,
+        compensated=args.compensated,
+        tasks=_names(args.tasks),
+        workers=args.workers,
+    )
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from longbench.benchmarks import get_benchmark
-    from longbench.compare_runs import compare_runs
-    from longbench.outputset import check_output_location
-    from longbench.reports import write_output_set
+    from longbench.api import compare
 
-    settings = _score_settings(args)
-    definition = get_benchmark(_benchmark_name(args.v2, args.e))
-    definition.scores.check(settings, published=False)
-    comparison = compare_runs(definition.scores, args.pred_dirs, settings)
-    out_dir = args.out or Path(definition.metrics_root) / f"compare_{comparison.a}_vs_{comparison.b}"
-    check_output_location(out_dir)
-    files = comparison.files(out_dir)
-    write_output_set(out_dir, files)
-    print(comparison.table().text())
-    for line in comparison.notes():
+    report = compare(_compare_options(args))
+    print(report.table.text())
+    for line in report.notes:
         print(line)
-    print(f"wrote {len(files)} files to {out_dir}")
+    print(f"wrote {len(report.files)} files to {report.out_dir}")
     return 0
 
 
@@ -167,6 +151,13 @@ def _cmd_download(args: argparse.Namespace) -> int:
 def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``openai`` and ``vllm`` backends, and of Ray replicas (``predict``, ``run``, ``compress``)."""
     group = parser.add_argument_group("openai and vllm backends")
+    _add_openai_arguments(group)
+    _add_vllm_arguments(group)
+    _add_ray_arguments(parser)
+
+
+def _add_openai_arguments(group: argparse._ArgumentGroup) -> None:
+    """The ``openai`` backend: servers, keys, requests."""
     group.add_argument(
         "--base-url",
         metavar="URL[,URL...]",
@@ -223,6 +214,10 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="openai: send no temperature (for APIs that reject it; decoding is then the server's default)",
     )
+
+
+def _add_vllm_arguments(group: argparse._ArgumentGroup) -> None:
+    """The ``vllm`` backend: parallelism and window."""
     group.add_argument(
         "--tensor-parallel-size", type=int, default=1, metavar="N", help="vllm: GPUs per model (default 1)"
     )
@@ -243,6 +238,10 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-model-len", type=int, metavar="N", help="vllm: context window to allocate (default: model's)"
     )
+
+
+def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    """Ray replicas of any backend."""
     ray = parser.add_argument_group("Ray (pip install 'longbench[ray]')")
     ray.add_argument(
         "--ray",
@@ -261,228 +260,80 @@ def _add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _backend_options(args: argparse.Namespace) -> dict[str, object]:
-    """Constructor options of the openai or vllm backend from parsed ``predict`` arguments."""
-    if args.backend == "openai":
-        return {
-            "model": args.model,
-            "base_urls": [url.strip() for url in (args.base_url or "").split(",") if url.strip()],
-            "api_key_env": args.api_key_env,
-            "concurrency": args.concurrency,
-            "request_timeout": args.request_timeout,
-            "tokenizer": args.tokenizer,
-            "completion_tasks_as_chat": args.completion_as_chat,
-            "max_retries": args.max_retries,
-            "token_limit_parameter": args.token_limit_parameter,
-            "send_temperature": not args.omit_temperature,
-            "chat_template_kwargs": _chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
-            "unreachable_timeout": args.unreachable_timeout,
-        }
-    if args.backend == "vllm":
-        return {
-            "model": args.model,
-            "tensor_parallel_size": args.tensor_parallel_size,
-            "pipeline_parallel_size": args.pipeline_parallel_size,
-            "data_parallel_size": args.data_parallel_size,
-            "max_model_len": args.max_model_len,
-            "trust_remote_code": getattr(args, "trust_remote_code", False),
-            "dtype": getattr(args, "dtype", None) or "auto",
-            "chat_template": getattr(args, "chat_template", None) or "auto",
-            "revision": getattr(args, "revision", None),
-            "chat_template_kwargs": _chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
-        }
-    raise LongBenchError(f"no backend options for {args.backend!r}")
+def _backend_options(args: argparse.Namespace) -> BackendOptions:
+    """The backend settings of ``predict``, ``run`` or ``compress`` (each reads the ones it has)."""
+    from longbench.api import BackendOptions
 
-
-def _parse_shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    if text == "auto":
-        from longbench.slurm import shard_from_slurm
-
-        return shard_from_slurm(os.environ)
-    index, _, count = text.partition("/")
-    if not (index.strip().isdigit() and count.strip().isdigit()) or not 0 <= int(index) < int(count):
-        raise LongBenchError(f"--shard {text!r}: expected I/N with 0 <= I < N (shards are numbered from 0)")
-    return int(index), int(count)
-
-
-def _positive(value: int | None, option: str) -> None:
-    if value is not None and value < 1:
-        raise LongBenchError(f"{option} must be at least 1, got {value}")
-
-
-def _run_spec(args: argparse.Namespace) -> RunSpec:
-    """The run half of the benchmark ``predict`` was asked for (v2 in its mode, temperature and subset)."""
-    from longbench.benchmarks import get_benchmark
-
-    if not args.v2:
-        v2_only = (args.cot, args.no_context, args.rag, args.temperature is not None, _v2_subset_given(args))
-        if any(v2_only):
-            raise LongBenchError(
-                "--cot, --no-context, --rag, --temperature, --difficulty, --length, --domain and --ids "
-                "apply to --v2 only"
-            )
-        return get_benchmark("e" if args.e else "v1").runs
-    from dataclasses import replace
-
-    from longbench.benchmarks.v2_run import DEFAULT_TEMPERATURE
-    from longbench.v2.prompts import V2Mode
-
-    if args.e or args.tasks or args.category:
-        raise LongBenchError("--v2 takes no --e, --tasks or --category")
-    if args.top_k is not None:
-        raise LongBenchError("--top-k applies to LongBench v1; --v2 reads retrieved_context with --rag N")
-    temperature = DEFAULT_TEMPERATURE if args.temperature is None else args.temperature
-    mode = V2Mode(cot=args.cot, no_context=args.no_context, rag=args.rag)
-    return replace(get_benchmark("v2").runs, mode=mode, temperature=temperature, subset=_v2_subset(args))
-
-
-def _v2_subset_given(args: argparse.Namespace) -> bool:
-    return any(value is not None for value in (args.difficulty, args.length, args.domain, args.ids))
-
-
-def _v2_subset(args: argparse.Namespace) -> V2Subset:
-    from longbench.benchmarks.v2_run import V2Subset, read_ids
-
-    domains = None
-    if args.domain is not None:
-        domains = tuple(name.strip() for name in args.domain.split(",") if name.strip())
-    ids, ids_sha256 = read_ids(args.ids) if args.ids is not None else (None, None)
-    return V2Subset(args.difficulty, args.length, domains, ids, ids_sha256)
-
-
-def _chat_template_kwargs(text: str | None) -> dict[str, object] | None:
-    if text is None:
-        return None
-    import json
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise LongBenchError(f"--chat-template-kwargs: not valid JSON ({error.msg})") from None
-    if not isinstance(value, dict):
-        raise LongBenchError(
-            "--chat-template-kwargs: expected a JSON object, e.g. '{\"enable_thinking\": false}'"
-        )
-    return value
-
-
-def _think_tags(args: argparse.Namespace) -> tuple[str, str] | None:
-    """``--think-tags`` parsed; one line naming the option when it cannot be."""
-    from longbench.thinking import DEFAULT_THINK_TAGS, parse_think_tags
-
-    option = getattr(args, "think_tags", None)
-    if option is None:
-        return DEFAULT_THINK_TAGS
-    try:
-        return parse_think_tags(option)
-    except ValueError as error:
-        raise LongBenchError(f"--think-tags: {error}") from None
-
-
-def _engine_options(args: argparse.Namespace) -> dict[str, object]:
-    """Constructor options of the chosen backend from parsed ``predict`` (or ``compress``) arguments."""
-    from longbench.tinymodel import resolve_model
-
-    think_tags = _think_tags(args)
-
-    if args.backend == "transformers":
-        return {
-            "model": resolve_model(args.model),
-            "dtype": args.dtype or "auto",
-            "device": args.device,
-            "batch_size": args.batch_size,
-            "chat_template": args.chat_template,
-            "trust_remote_code": args.trust_remote_code,
-            "revision": args.revision,
-            "attn_implementation": args.attn_implementation,
-            "chat_template_kwargs": _chat_template_kwargs(getattr(args, "chat_template_kwargs", None)),
-            "think_tags": think_tags,
-        }
-    options = _backend_options(args)
-    if args.backend == "vllm":
-        options["model"] = resolve_model(args.model)
-    return {**options, "think_tags": think_tags}
-
-
-def _ray_settings(args: argparse.Namespace) -> RaySettings | None:
-    """The ``--ray`` settings, or None for a run in this process (``--replicas`` alone is refused)."""
-    from longbench.backends.ray_replicas import RaySettings, import_ray
-
-    address = getattr(args, "ray", None)
-    if address is None:
-        if getattr(args, "replicas", 1) != 1 or getattr(args, "gpus_per_replica", None) is not None:
-            raise LongBenchError("--replicas and --gpus-per-replica need --ray local|auto|ray://HOST:PORT")
-        return None
-    settings = RaySettings(address, args.replicas, args.gpus_per_replica, chunk_size=args.batch_size)
-    settings.check()
-    import_ray()  # before anything is loaded: one line saying what to install
-    return settings
-
-
-def _create_backend(args: argparse.Namespace) -> Backend:
-    from functools import partial
-
-    from longbench.backends import create_backend
-
-    ray = _ray_settings(args)
-    if args.backend == "transformers" and args.dump_prompts is None and ray is None:
-        from longbench.backends.hf import require_torch
-
-        require_torch()  # fail before anything is written, not at the first sample
-    options = _engine_options(args)
-    if ray is None:
-        return create_backend(args.backend, **options)
-    from longbench.backends.ray_replicas import RayReplicasBackend
-
-    return RayReplicasBackend(partial(create_backend, args.backend), options, ray)
-
-
-def _predict(args: argparse.Namespace) -> PredictSummary:
-    from longbench.runner import predict, run_name
-    from longbench.sources import open_source
-
-    for value, option in (
-        (args.batch_size, "--batch-size"),
-        (args.limit, "--limit"),
-        (args.max_length, "--max-length"),
-        (args.top_k, "--top-k"),
-    ):
-        _positive(value, option)
-    if args.thinking_budget < 0:
-        raise LongBenchError(f"--thinking-budget must be at least 0, got {args.thinking_budget}")
-    spec = _run_spec(args)
-    source = open_source(args.data, top_k=args.top_k, verify=args.verify)
-    shard = _parse_shard(args.shard)
-    model_name = args.model_name or run_name(args.model, source)
-    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else None
-    tasks = spec.tasks(model_name, source, names, args.category)
-    out = (
-        args.out if args.out is not None else Path("pred_v2" if args.v2 else ("pred_e" if args.e else "pred"))
+    return BackendOptions(
+        dtype=args.dtype,
+        device=args.device,
+        batch_size=args.batch_size,
+        chat_template=args.chat_template,
+        trust_remote_code=args.trust_remote_code,
+        revision=args.revision,
+        attn_implementation=getattr(args, "attn_implementation", None),
+        chat_template_kwargs=getattr(args, "chat_template_kwargs", None),
+        think_tags=getattr(args, "think_tags", None),
+        base_urls=_names(args.base_url) or (),
+        api_key_env=args.api_key_env,
+        concurrency=args.concurrency,
+        request_timeout=args.request_timeout,
+        unreachable_timeout=args.unreachable_timeout,
+        max_retries=args.max_retries,
+        tokenizer=args.tokenizer,
+        completion_as_chat=args.completion_as_chat,
+        token_limit_parameter=args.token_limit_parameter,
+        omit_temperature=args.omit_temperature,
+        tensor_parallel_size=args.tensor_parallel_size,
+        pipeline_parallel_size=args.pipeline_parallel_size,
+        data_parallel_size=args.data_parallel_size,
+        max_model_len=args.max_model_len,
+        ray=args.ray,
+        replicas=args.replicas,
+        gpus_per_replica=args.gpus_per_replica,
     )
-    if args.v2 and args.chat_template == "auto":  # SPEC-v2: the tokenizer's template, not v1's formats
-        args.chat_template = "tokenizer"
-    backend = _create_backend(args)
-    try:
-        return predict(
-            backend,
-            tasks,
-            source,
-            out,
-            benchmark=spec,
-            max_length=args.max_length,
-            limit=args.limit,
-            shard=shard,
-            batch_size=args.batch_size,
-            dump_prompts=args.dump_prompts,
-            model_name=model_name,
-            seed=args.seed,
-            thinking_budget=args.thinking_budget,
-            allow_version_change=args.allow_version_change,
-        )
-    finally:
-        backend.close()
+
+
+def _v2_options(args: argparse.Namespace) -> V2Options:
+    from longbench.api import V2Options
+
+    return V2Options(
+        cot=args.cot,
+        no_context=args.no_context,
+        rag=args.rag,
+        temperature=args.temperature,
+        difficulty=args.difficulty,
+        length=args.length,
+        domain=None if args.domain is None else tuple(args.domain.split(",")),
+        ids=args.ids,
+    )
+
+
+def _predict_options(args: argparse.Namespace) -> PredictOptions:
+    from longbench.api import PredictOptions
+
+    return PredictOptions(
+        model=args.model,
+        backend=args.backend,
+        engine=_backend_options(args),
+        tasks=_names(args.tasks),
+        category=args.category,
+        e=args.e,
+        v2=args.v2,
+        v2_options=_v2_options(args),
+        data=args.data,
+        verify=args.verify,
+        max_length=args.max_length,
+        limit=args.limit,
+        out=args.out,
+        model_name=args.model_name,
+        allow_version_change=args.allow_version_change,
+        dump_prompts=args.dump_prompts,
+        shard=args.shard,
+        top_k=args.top_k,
+        seed=args.seed,
+        thinking_budget=args.thinking_budget,
+    )
 
 
 def _report_predictions(summary: PredictSummary) -> int:
@@ -507,20 +358,28 @@ def _report_predictions(summary: PredictSummary) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    return _report_predictions(_predict(args))
+    from longbench.api import predict
+
+    return _report_predictions(predict(_predict_options(args)))
+
+
+def _run_eval_options(args: argparse.Namespace, pred_dir: Path) -> EvalOptions:
+    """The scoring half of ``run``: the folder just predicted, as ``eval`` would score it."""
+    from longbench.api import EvalOptions
+
+    return EvalOptions(
+        [pred_dir], e=args.e, v2=args.v2, out=args.metrics_out, corrected=args.corrected, plots=args.plots
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    summary = _predict(args)
+    from longbench.api import evaluate, predict
+
+    summary = predict(_predict_options(args))
     status = _report_predictions(summary)
     if status != 0 or summary.dumped is not None:
         return status
-    benchmark = _benchmark_name(args.v2, args.e)
-    settings = _score_settings(argparse.Namespace(corrected=args.corrected))
-    from longbench.report_extras import ReportOptions
-
-    options = ReportOptions(plots=args.plots)
-    status = _evaluate_and_report(benchmark, [summary.out_dir], args.metrics_out, settings, options)
+    status = _print_eval_report(evaluate(_run_eval_options(args, summary.out_dir)))
     if args.data == "sample":
         print(
             "note: these scores come from the bundled sample set (a few samples per task), not the benchmark: "
@@ -531,6 +390,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``predict`` and ``run``."""
+    _add_run_choice_arguments(parser)
+    _add_data_arguments(parser)
+    _add_budget_arguments(parser)
+    _add_output_arguments(parser)
+    _add_model_arguments(parser)
+    _add_split_arguments(parser)
+    _add_backend_arguments(parser)
+    _add_v2_arguments(parser)
+    _add_call_arguments(parser)
+
+
+def _add_run_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to predict: the model, its backend, the tasks."""
     parser.add_argument(
         "--model", required=True, metavar="ID_OR_PATH", help="hub id, local path or builtin:tiny"
     )
@@ -547,6 +419,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help='only one category, e.g. "Multi-Doc QA" or "Few-shot Learning" (as the tables name it)',
     )
     parser.add_argument("--e", action="store_true", help="LongBench-E: the 13 tasks' length-balanced files")
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the data comes from."""
     parser.add_argument(
         "--data",
         default="hub",
@@ -560,6 +436,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="use data files named like released ones as they are, without checking their sha256 (your own "
         "files); recorded in run.json",
     )
+
+
+def _add_budget_arguments(parser: argparse.ArgumentParser) -> None:
+    """Prompt budget, batch and sample limit."""
     parser.add_argument(
         "--max-length",
         type=int,
@@ -571,6 +451,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=1, metavar="N", help="transformers: prompts per batch"
     )
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N samples of each task")
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where predictions go (or the prompts, with --dump-prompts)."""
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="prediction folder root (default pred, or pred_e)"
     )
@@ -594,6 +478,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="chat format for chat tasks: none (raw), auto (the reference's own format for its eight models, "
         "else the tokenizer's; with --v2 always the tokenizer's), tokenizer, or a Jinja file (default auto)",
     )
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the model is loaded and its chat format."""
     parser.add_argument(
         "--think-tags",
         default="<think>,</think>",
@@ -620,6 +508,10 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="transformers: attention implementation to ask for (eager, sdpa, flash_attention_2, ...); "
         "default: transformers' own choice for the model",
     )
+
+
+def _add_split_arguments(parser: argparse.ArgumentParser) -> None:
+    """A shard of the run, a compressed folder's top-k."""
     parser.add_argument(
         "--shard",
         metavar="I/N|auto",
@@ -633,9 +525,6 @@ def _add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         help='with --data a folder from `longbench compress`: the context is "".join(retrieved[:K]), as in the '
         "reference's retrieval pred.py (the folder name gets a -<method>-c<size>-top<K> suffix)",
     )
-    _add_backend_arguments(parser)
-    _add_v2_arguments(parser)
-    _add_call_arguments(parser)
 
 
 def _add_v2_arguments(parser: argparse.ArgumentParser) -> None:
@@ -699,77 +588,44 @@ def _add_call_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _compress_settings(args: argparse.Namespace) -> CompressSettings:
-    from longbench.compression.pipeline import CompressSettings
+def _compress_options(args: argparse.Namespace) -> CompressOptions:
+    from longbench.api import CompressOptions
 
-    _positive(args.chunk_size, "--chunk-size")
-    _positive(args.limit, "--limit")
-    if args.method == "dense" and not args.embedder:
-        raise LongBenchError("--method dense needs --embedder MODEL (e.g. facebook/mcontriever)")
-    if args.method == "summary" and not args.model:
-        raise LongBenchError("--method summary needs --model M (and its --backend options)")
-    if args.v2 and (args.method == "summary" or args.data in ("hub", "sample")):
-        raise LongBenchError("--v2 needs --method bm25 or dense and --data a LongBench v2 data file")
-    return CompressSettings(
+    return CompressOptions(
         method=args.method,
+        bm25_tokens=args.bm25_tokens,
         chunk_size=args.chunk_size,
-        bm25_tokens=args.bm25_tokens if args.method == "bm25" else "characters",
-        embedder=args.embedder if args.method == "dense" else None,
-        model=args.model if args.method == "summary" else None,
+        embedder=args.embedder,
+        model=args.model,
+        backend=args.backend,
+        engine=_backend_options(args),
+        tasks=_names(args.tasks),
+        e=args.e,
+        v2=args.v2,
+        data=args.data,
+        limit=args.limit,
+        out=args.out,
     )
 
 
-def _compress_ranker(args: argparse.Namespace) -> Ranker:
-    from longbench.compression.pipeline import bm25_ranker
-
-    if args.method == "dense":
-        from longbench.compression.dense import DenseRanker
-
-        return DenseRanker(args.embedder, device=args.device, batch_size=args.batch_size).order
-    return bm25_ranker(args.bm25_tokens)
-
-
 def _cmd_compress(args: argparse.Namespace) -> int:
-    from longbench.compression import DEFAULT_TASKS, SUMMARY_TASKS
-    from longbench.compression.pipeline import compress
-    from longbench.tasks import select_tasks
+    from longbench.api import compress
 
-    settings = _compress_settings(args)
-    out = args.out or Path("compressed") / (("v2-" if args.v2 else "") + settings.folder_name())
-    if args.v2:
-        from longbench.compression.v2 import compress_v2
-
-        print(f"compressing LongBench v2 into {out}: {settings.label()}", file=sys.stderr)
-        written, skipped = compress_v2(
-            Path(args.data), out, settings, _compress_ranker(args), limit=args.limit
-        )
-        print(f"{out}: {written} records compressed, {skipped} already there")
-        return 0
-    default = SUMMARY_TASKS if args.method == "summary" else DEFAULT_TASKS
-    names = [name.strip() for name in args.tasks.split(",") if name.strip()] if args.tasks else list(default)
-    tasks = [task.name for task in select_tasks(names, None, e=args.e)]
-    print(f"compressing {len(tasks)} tasks into {out}: {settings.label()}", file=sys.stderr)
-    if args.method == "summary":
-        from longbench.compression.summary import SegmentSummarizer
-
-        backend = _create_backend(args)
-        try:
-            summarizer = SegmentSummarizer(backend, args.chunk_size)
-            summary = compress(
-                args.data, out, tasks, settings, condenser=summarizer, e=args.e, limit=args.limit
-            )
-        finally:
-            backend.close()
-    else:
-        summary = compress(
-            args.data, out, tasks, settings, ranker=_compress_ranker(args), e=args.e, limit=args.limit
-        )
-    written, skipped = sum(summary.written.values()), sum(summary.skipped.values())
-    print(f"{out}: {written} records compressed, {skipped} already there")
+    summary = compress(_compress_options(args), announce=lambda line: print(line, file=sys.stderr))
+    print(f"{summary.out_dir}: {summary.written} records compressed, {summary.skipped} already there")
     return 0
 
 
 def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``compress``."""
+    _add_compress_method_arguments(parser)
+    _add_compress_data_arguments(parser)
+    _add_compress_engine_arguments(parser)
+    _add_backend_arguments(parser)
+
+
+def _add_compress_method_arguments(parser: argparse.ArgumentParser) -> None:
+    """How contexts are ranked (bm25, dense) or summarized."""
     parser.add_argument(
         "--method", choices=("bm25", "dense", "summary"), default="bm25", help="(default bm25)"
     )
@@ -793,6 +649,10 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
         default="transformers",
         help="summary: (default transformers)",
     )
+
+
+def _add_compress_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which records are compressed, and where the derived folder goes."""
     parser.add_argument(
         "--tasks",
         metavar="A,B",
@@ -813,13 +673,16 @@ def _add_compress_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="derived folder (default compressed/<method>-c<N>)"
     )
+
+
+def _add_compress_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the embedder or the summarizing model runs."""
     parser.add_argument("--batch-size", type=int, default=32, metavar="N", help="dense: texts per batch")
     parser.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="dense and summary: where to run")
     parser.add_argument("--dtype", choices=DTYPES, default="auto")
     parser.add_argument("--chat-template", default="auto", metavar="none|auto|PATH")
     parser.add_argument("--trust-remote-code", action="store_true")
     parser.add_argument("--revision", metavar="REV")
-    _add_backend_arguments(parser)
 
 
 def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -843,17 +706,15 @@ def _add_plots_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from longbench import __version__
-
-    parser = argparse.ArgumentParser(prog="longbench", description="LongBench, reproduced exactly.")
-    parser.add_argument("--version", action="version", version=f"longbench {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _add_tasks_command(sub: argparse._SubParsersAction) -> None:
+    """``tasks``: the task table."""
     tasks = sub.add_parser("tasks", help="print the task table")
     tasks.add_argument("--e", action="store_true", help="only the 13 LongBench-E tasks")
     tasks.set_defaults(func=_cmd_tasks)
 
+
+def _add_download_command(sub: argparse._SubParsersAction) -> None:
+    """``download``: the data, verified."""
     download = sub.add_parser("download", help="download data.zip from the hub, extract and verify it")
     download.add_argument("--revision", default=None, help="revision of THUDM/LongBench (default: main)")
     download.add_argument("--force", action="store_true", help="download and extract again even if cached")
@@ -864,6 +725,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     download.set_defaults(func=_cmd_download)
 
+
+def _add_eval_command(sub: argparse._SubParsersAction) -> None:
+    """``eval``: score prediction folders."""
     evaluate = sub.add_parser(
         "eval",
         help="score prediction folders (pred/<model>/<task>.jsonl)",
@@ -908,6 +772,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
 
+
+def _add_compare_command(sub: argparse._SubParsersAction) -> None:
+    """``compare``: two runs, paired."""
     compare = sub.add_parser(
         "compare",
         help="paired comparison of two prediction folders on the same samples",
@@ -945,6 +812,9 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--compensated", action="store_true", help="v2: score as `eval --v2 --compensated`")
     compare.set_defaults(func=_cmd_compare)
 
+
+def _add_predict_commands(sub: argparse._SubParsersAction) -> None:
+    """``predict`` and ``run`` (predict, then score)."""
     predict = sub.add_parser(
         "predict", help="generate predictions (pred/<model>/<task>.jsonl); re-run to resume"
     )
@@ -965,6 +835,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plots_argument(run)
     run.set_defaults(func=_cmd_run)
 
+
+def _add_compress_command(sub: argparse._SubParsersAction) -> None:
+    """``compress``: a derived data folder."""
     compress = sub.add_parser(
         "compress",
         help="compress contexts by retrieval or summary into a derived data folder (predict --data it)",
@@ -973,7 +846,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_compress_arguments(compress)
     compress.set_defaults(func=_cmd_compress)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from longbench import __version__
+
+    parser = argparse.ArgumentParser(prog="longbench", description="LongBench, reproduced exactly.")
+    parser.add_argument("--version", action="version", version=f"longbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (
+        _add_tasks_command,
+        _add_download_command,
+        _add_eval_command,
+        _add_compare_command,
+        _add_predict_commands,
+        _add_compress_command,
+    ):
+        add(sub)
     return parser
+
+
+def _message(error: LongBenchError) -> str:
+    """The error's line, a setting named by its flag (``max_length`` as ``--max-length``)."""
+    from longbench.api import SettingError
+
+    if isinstance(error, SettingError):
+        return error.render(lambda setting: "--" + setting.replace("_", "-"))
+    return str(error)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -982,7 +881,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except LongBenchError as error:
-        print(f"longbench: error: {error}", file=sys.stderr)
+        print(f"longbench: error: {_message(error)}", file=sys.stderr)
         return 2
     except OSError as error:  # an OS fault nothing more specific caught: still one line, no traceback
         where = f"{error.filename}: " if error.filename else ""
