@@ -465,10 +465,10 @@ def score_settings(options: EvalOptions | CompareOptions) -> ScoreSettings:
 def evaluate(options: EvalOptions) -> EvalReport:
     """Score prediction folders through the benchmark's score half and write the output set."""
     from longbench.benchmarks import get_benchmark
-    from longbench.outputset import check_output_location
     from longbench.predictions import group_by_model
-    from longbench.report_extras import ReportOptions, extra_report_files
+    from longbench.report_files import ReportOptions, extra_report_files
     from longbench.reports import TableOptions, seed_files, seed_tables, write_output_set
+    from longbench.result_folder import check_output_location
     from longbench.seeds import seed_spread
 
     pred_dirs = [Path(folder) for folder in options.pred_dirs]
@@ -501,8 +501,8 @@ def compare(options: CompareOptions) -> CompareReport:
     """Paired comparison of two runs on the same samples; writes the comparison's output set."""
     from longbench.benchmarks import get_benchmark
     from longbench.compare_runs import compare_runs
-    from longbench.outputset import check_output_location
     from longbench.reports import write_output_set
+    from longbench.result_folder import check_output_location
 
     settings = score_settings(options)
     definition = get_benchmark(benchmark_name(options.v2, options.e))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from longbench.errors import InputError
-from longbench.resources import data_json
+from longbench.spec_data import data_json
 
 MARKER_NAME = ".longbench-verified.json"
 _CHUNK = 1 << 20

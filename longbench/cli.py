@@ -82,7 +82,8 @@ def _print_eval_report(report: EvalReport) -> int:
     for line in report.notes:
         print(line, file=sys.stderr if line.startswith("warning:") else sys.stdout)
     print(
-        f"wrote {len(report.files)} files to {report.out_dir}; the report: {report.out_dir / 'report.html'}"
+        f"wrote {len(report.files)} files to {report.out_dir}; "
+        f"open {report.out_dir / 'report.html'} to see the tables and figures"
     )
     return 0
 

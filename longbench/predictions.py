@@ -19,7 +19,7 @@ from longbench.errors import InputError, LongBenchError
 from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 from longbench.metrics.text import gold_problem
-from longbench.outputs import ERRORS_STEM, RUN_STEM, check_run_fields, is_whole_line, unsharded_stem
+from longbench.run_files import ERRORS_STEM, RUN_STEM, check_run_fields, is_whole_line, unsharded_stem
 from longbench.seeds import split_by_seed
 from longbench.tasks import all_tasks, get_task
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import InputError, LongBenchError
-from longbench.resources import data_json
+from longbench.spec_data import data_json
 
 if TYPE_CHECKING:
     from longbench.schema import Record

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from longbench.resources import data_json
+from longbench.spec_data import data_json
 from longbench.tasks import all_tasks, table_layout
 
 # Category key (longbench.tasks.CATEGORIES) -> the paper's column name, in the paper's column order.

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from longbench.errors import LongBenchError
-from longbench.resources import data_json
+from longbench.spec_data import data_json
 
 VICUNA_SYSTEM = (
     "A chat between a curious user and an artificial intelligence assistant. "

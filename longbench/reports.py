@@ -15,7 +15,7 @@ from typing import Any
 from longbench.evaluation import BUCKETS, ModelResult
 from longbench.health import health_note
 from longbench.jsonl import utf8
-from longbench.outputset import install_output_set
+from longbench.result_folder import install_output_set
 from longbench.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from longbench.tasks import all_tasks, table_layout
 

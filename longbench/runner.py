@@ -39,8 +39,8 @@ from typing import Any
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult
 from longbench.benchmarks.base import Answer, Benchmark, RunSpec, call_seed
 from longbench.errors import InputError, LongBenchError
-from longbench.identity import library_versions, mismatch, model_fingerprint, output_settings
-from longbench.outputs import (
+from longbench.fingerprints import library_versions, mismatch, model_fingerprint, output_settings
+from longbench.run_files import (
     ERRORS_STEM,
     RUN_STEM,
     CallJournal,

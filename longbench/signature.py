@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench import __version__
-from longbench.resources import data_text
+from longbench.spec_data import data_text
 
 _SHORT = 12  # hex digits of a hash shown in a signature
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from longbench.errors import UnknownTaskError
-from longbench.resources import data_json
+from longbench.spec_data import data_json
 
 CATEGORIES: tuple[str, ...] = (
     "Single-Doc QA",

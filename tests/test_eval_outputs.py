@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import no_figures, run_cli, write_jsonl  # noqa: E402
 
-from longbench.outputs import write_atomic  # noqa: E402
-from longbench.outputset import MANIFEST, check_output_location  # noqa: E402
+from longbench.result_folder import MANIFEST, check_output_location  # noqa: E402
+from longbench.run_files import write_atomic  # noqa: E402
 
 PAUSE_ENV = "LONGBENCH_TEST_PAUSE_SWAP"
 
@@ -122,7 +122,7 @@ def test_kill_mid_swap_without_exchange_is_repaired_by_the_next_run(tmp_path: Pa
     model_a, model_b, set_a, set_b = two_sets
     out = tmp_path / "metrics" / "toy"
     assert run_cli("eval", model_a, "--out", out).returncode == 0
-    prelude = "import longbench.outputset as o; o._exchange = lambda a, b: False; "
+    prelude = "import longbench.result_folder as o; o._exchange = lambda a, b: False; "
     kill_at_step(["eval", model_b, "--out", out], "old set moved aside", prelude)
     assert not out.exists() and leftovers(out)
     check_output_location(out)  # what every eval does first

@@ -133,7 +133,7 @@ def test_a_limited_sample_set_run_is_partial_against_the_benchmark(tmp_path: Pat
     assert csv[0].endswith(",partial") and csv[1].endswith(",trec 2/200")
     assert "tiny/trec: partial, 2 of the benchmark's 200 samples scored" in proc.stdout
     assert "tiny: scored on the bundled sample set" in proc.stdout
-    assert f"the report: {tmp_path / 'o' / 'report.html'}" in proc.stdout
+    assert f"open {tmp_path / 'o' / 'report.html'}" in proc.stdout
 
 
 def test_unverified_data_is_marked_and_signed_apart(tmp_path: Path) -> None:

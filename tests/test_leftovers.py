@@ -20,7 +20,7 @@ import pytest
 from hubserver import HubServer
 
 from longbench.archive import REPO_ID, fetch_release
-from longbench.outputs import write_atomic
+from longbench.run_files import write_atomic
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from openai_server import FakeOpenAIServer  # noqa: E402
 
 from longbench.loading import iter_records  # noqa: E402
-from longbench.outputs import PredictionWriter  # noqa: E402
+from longbench.run_files import PredictionWriter  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

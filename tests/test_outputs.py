@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from longbench.errors import InputError
-from longbench.outputs import ErrorLog, PredictionWriter, write_atomic
+from longbench.run_files import ErrorLog, PredictionWriter, write_atomic
 
 
 def _record(sample_id: str, pred: str = "p") -> dict:

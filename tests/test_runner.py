@@ -14,8 +14,8 @@ from longbench.backends.hf import TransformersBackend
 from longbench.errors import InputError, LongBenchError
 from longbench.loading import iter_records
 from longbench.prompts import build_prompt
-from longbench.resources import data_text
 from longbench.runner import model_name_from, predict, select_shard
+from longbench.spec_data import data_text
 from longbench.tasks import get_task
 
 WINDOW = 4096

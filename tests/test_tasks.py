@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from longbench.errors import UnknownTaskError
-from longbench.resources import data_json
+from longbench.spec_data import data_json
 from longbench.tasks import all_tasks, get_task, select_tasks, table_layout
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -37,7 +37,7 @@ class V1Scores:
 
     def default_out(self, names: Sequence[str], settings: ScoreSettings) -> Path:
         root = Path("metrics" + ("_e" if self.e else "") + ("_corrected" if settings.corrected else ""))
-        from longbench.outputset import results_folder_name
+        from longbench.result_folder import results_folder_name
 
         return root / results_folder_name(names)
 

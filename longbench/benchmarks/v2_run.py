@@ -292,7 +292,7 @@ def _templates_sha256(mode: V2Mode) -> str:
 
 
 def _listed() -> set[str]:
-    from longbench.resources import data_json
+    from longbench.spec_data import data_json
 
     return set(data_json("v2/model2maxlen.json"))
 

@@ -26,7 +26,7 @@ class V2Scores:
             raise LongBenchError("LongBench v2 has no tasks to choose; its rows are its result files")
 
     def default_out(self, names: Sequence[str], settings: ScoreSettings) -> Path:
-        from longbench.outputset import results_folder_name
+        from longbench.result_folder import results_folder_name
 
         root = Path("metrics_v2_compensated" if settings.compensated else "metrics_v2")
         # a result file is named after its model

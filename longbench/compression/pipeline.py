@@ -98,8 +98,8 @@ def check_run_file(out_dir: Path, run: dict[str, Any]) -> None:
 def write_run_file(out_dir: Path, run: dict[str, Any], tasks: list[str]) -> None:
     import json
 
-    from longbench.identity import library_versions
-    from longbench.outputs import write_atomic
+    from longbench.fingerprints import library_versions
+    from longbench.run_files import write_atomic
 
     old = read_run_file(out_dir) or {}
     run = {**run, "tasks": sorted({*old.get("tasks", []), *tasks}), "versions": library_versions()}
@@ -126,7 +126,7 @@ def compress(
     """Compress ``tasks`` of ``source`` into ``out_dir`` with ``ranker`` (retrieval) or ``condenser`` (summary)."""
     from itertools import islice
 
-    from longbench.outputs import folder_lock
+    from longbench.run_files import folder_lock
 
     if (ranker is None) == (condenser is None):
         raise LongBenchError("compress needs exactly one of a ranker or a condenser")
@@ -162,8 +162,8 @@ def _compress_locked(
     summary: CompressSummary,
 ) -> None:
     """Write the derived folder while holding its lock."""
-    from longbench.outputs import PredictionWriter
     from longbench.progress import progress_bar
+    from longbench.run_files import PredictionWriter
     from longbench.tasks import get_task
 
     check_run_file(out_dir, run)

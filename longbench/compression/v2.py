@@ -58,7 +58,7 @@ def compress_v2(
     from itertools import islice
 
     from longbench.compression.pipeline import check_run_file, write_run_file
-    from longbench.outputs import folder_lock
+    from longbench.run_files import folder_lock
     from longbench.sources import KIND
 
     run = {
@@ -81,8 +81,8 @@ def _write_v2(
     settings: Any,
     ranker: Callable[[str, list[str], str], list[int]],
 ) -> tuple[int, int]:
-    from longbench.outputs import PredictionWriter
     from longbench.progress import progress_bar
+    from longbench.run_files import PredictionWriter
 
     with PredictionWriter(out_dir / V2_FILE) as writer:
         pending = [record for record in records if record["_id"] not in writer.done_ids]

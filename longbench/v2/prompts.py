@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from longbench.errors import InputError, LongBenchError
-from longbench.resources import data_json, data_text
+from longbench.spec_data import data_json, data_text
 from longbench.tokenization import TokenizerLike
 
 logger = logging.getLogger(__name__)

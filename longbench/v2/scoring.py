@@ -258,7 +258,7 @@ def score_row(name: str, paths: Sequence[Path], compensated: bool = False) -> V2
 
 def _bookkeeping(path: Path) -> bool:
     """Hidden files and the runner's own ``run.json`` / ``errors.jsonl`` (sharded too) are not result files."""
-    from longbench.outputs import ERRORS_STEM, RUN_STEM, unsharded_stem
+    from longbench.run_files import ERRORS_STEM, RUN_STEM, unsharded_stem
 
     return path.name.startswith(".") or unsharded_stem(path) in (RUN_STEM, ERRORS_STEM)
 
