@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from longbench.errors import LongBenchError
+from longbench.errors import LongBenchError, SettingError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.backends.base import Backend
@@ -26,21 +25,6 @@ if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.compression.pipeline import CompressSettings, Ranker
     from longbench.reports import Table
     from longbench.runner import PredictSummary
-
-
-class SettingError(LongBenchError):
-    """A bad setting. ``template`` names settings as ``{name}`` fields; ``str()`` renders them as the names,
-    :meth:`render` with any spelling (the CLI uses its flags)."""
-
-    def __init__(self, template: str, **values: object) -> None:
-        self.template = template
-        self.values = values
-        super().__init__(self.render(lambda name: name))
-
-    def render(self, spell: Callable[[str], str]) -> str:
-        fields = {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
-        names = {name: spell(name) for name in fields if name not in self.values}
-        return self.template.format(**names, **self.values)
 
 
 # ---------------------------------------------------------------------------------------------- options

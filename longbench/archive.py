@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from longbench.checksums import FileChecksum, released_checksums, verify_folder
-from longbench.errors import InputError, LongBenchError
+from longbench.errors import InputError, LongBenchError, SettingError
 from longbench.permissions import follow_umask
 
 REPO_ID = "THUDM/LongBench"
@@ -133,7 +133,7 @@ def _download(
     )
     offline = constants.is_offline_mode()
     if offline and force:
-        raise LongBenchError("cannot download again while HF_HUB_OFFLINE is set; unset it or drop --force")
+        raise SettingError("cannot download again while HF_HUB_OFFLINE is set; unset it or drop {force}")
     if not force:
         cached = _cached(where)
         if cached is not None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from longbench.backends import BACKENDS
 from longbench.backends.hf import DTYPES
-from longbench.errors import LongBenchError
+from longbench.errors import LongBenchError, SettingError
 
 if TYPE_CHECKING:  # imported lazily at run time, to keep start-up fast
     from longbench.api import (
@@ -869,8 +869,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _message(error: LongBenchError) -> str:
     """The error's line, a setting named by its flag (``max_length`` as ``--max-length``)."""
-    from longbench.api import SettingError
-
     if isinstance(error, SettingError):
         return error.render(lambda setting: "--" + setting.replace("_", "-"))
     return str(error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import string
+from collections.abc import Callable
 from os import PathLike
 
 
@@ -22,3 +24,18 @@ class InputError(LongBenchError):
 
 class UnknownTaskError(LongBenchError):
     """A task name that is not one of the 21 LongBench tasks."""
+
+
+class SettingError(LongBenchError):
+    """A bad setting. ``template`` names settings as ``{name}`` fields; ``str()`` renders them as the names,
+    :meth:`render` with any spelling (the CLI uses its flags)."""
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(self.render(lambda name: name))
+
+    def render(self, spell: Callable[[str], str]) -> str:
+        fields = {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
+        names = {name: spell(name) for name in fields if name not in self.values}
+        return self.template.format(**names, **self.values)

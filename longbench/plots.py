@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from longbench.errors import LongBenchError
+from longbench.errors import SettingError
 from longbench.evaluation import BUCKETS, ModelResult
 from longbench.published import (
     PAPER_CATEGORIES,
@@ -40,7 +40,7 @@ def _figure(**kwargs: object) -> Figure:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise LongBenchError("--plots needs matplotlib: pip install 'longbench[plots]'") from None
+        raise SettingError("{plots} needs matplotlib: pip install 'longbench[plots]'") from None
     return Figure(**kwargs)  # type: ignore[arg-type]
 
 

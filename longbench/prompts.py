@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from longbench.errors import InputError, LongBenchError
+from longbench.errors import InputError, LongBenchError, SettingError
 from longbench.spec_data import data_json
 
 if TYPE_CHECKING:
@@ -170,7 +170,9 @@ def resolve_max_length(
     """
     if override is not None:
         if override < 1:
-            raise LongBenchError(f"--max-length must be a positive number of tokens, got {override}")
+            raise SettingError(
+                "{max_length} must be a positive number of tokens, got {value}", value=override
+            )
         return override, None
     known = _known_max_length(model)
     if known is not None:

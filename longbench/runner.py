@@ -38,7 +38,7 @@ from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult
 from longbench.benchmarks.base import Answer, Benchmark, RunSpec, call_seed
-from longbench.errors import InputError, LongBenchError
+from longbench.errors import InputError, LongBenchError, SettingError
 from longbench.fingerprints import library_versions, mismatch, model_fingerprint, output_settings
 from longbench.run_files import (
     ERRORS_STEM,
@@ -156,7 +156,7 @@ def model_name_from(model: str) -> str:
     """The folder name for ``model``: the basename of a path, the last part of a hub id or ``builtin:`` name."""
     name = model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     if not name or name in (".", ".."):
-        raise LongBenchError(f"cannot derive a model name from {model!r}; pass --model-name")
+        raise SettingError("cannot derive a model name from {model!r}; pass {model_name}", model=model)
     return name
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from longbench.errors import LongBenchError
+from longbench.errors import LongBenchError, SettingError
 
 _NOT_AN_ARRAY = (
     "--shard auto: not in a Slurm job array (SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT are not set); "
@@ -17,7 +17,9 @@ def _integer(environ: Mapping[str, str], name: str, default: int | None = None) 
     if text is None and default is not None:
         return default
     if text is None or not text.strip().lstrip("-").isdigit():
-        raise LongBenchError(f"--shard auto: {name}={text!r} is not a whole number")
+        raise SettingError(
+            "{shard} auto: {variable}={text!r} is not a whole number", variable=name, text=text
+        )
     return int(text)
 
 

@@ -42,7 +42,7 @@ from longbench.backends.hf_engine import (
     load_model,
     neutral_generation_config,  # noqa: F401
 )
-from longbench.errors import LongBenchError
+from longbench.errors import LongBenchError, SettingError
 from longbench.thinking import DEFAULT_THINK_TAGS, ThinkTags, check_think_tags
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def plan_placement(device: str | None, weight_bytes: int | None, gpu_memory: Seq
         return Placement("cpu" if device == "cpu" else "single", (device,))
     if not gpu_memory:
         if device == "cuda":
-            raise LongBenchError("--device cuda: no CUDA GPU is available")
+            raise SettingError("{device} cuda: no CUDA GPU is available")
         return Placement("cpu", ("cpu",))
     gpus = tuple(f"cuda:{index}" for index in range(len(gpu_memory)))
     fits = weight_bytes is None or weight_bytes <= FIT_FRACTION * min(gpu_memory)
@@ -294,7 +294,7 @@ class TransformersBackend(Backend):
         think_tags: ThinkTags | None = DEFAULT_THINK_TAGS,
     ) -> None:
         if batch_size < 1:
-            raise LongBenchError(f"--batch-size must be at least 1, got {batch_size}")
+            raise SettingError("{batch_size} must be at least 1, got {value}", value=batch_size)
         self.think_tags = _checked_think_tags(think_tags)
         loaded = load_chat_model(
             model,

@@ -31,7 +31,7 @@ from itertools import islice
 from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest, GenerationResult
-from longbench.errors import LongBenchError
+from longbench.errors import LongBenchError, SettingError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ class RaySettings:
     def check(self) -> None:
         """One line naming the first setting out of range."""
         if not (self.address in ("local", "auto") or self.address.startswith("ray://")):
-            raise LongBenchError(f"--ray {self.address!r}: expected local, auto or ray://host:port")
+            raise SettingError(
+                "{ray} {address!r}: expected local, auto or ray://host:port", address=self.address
+            )
         checked = (
             (self.replicas, "--replicas"),
             (self.in_flight, "in_flight"),
@@ -75,7 +77,9 @@ class RaySettings:
             if value < 1:
                 raise LongBenchError(f"{option} must be at least 1, got {value}")
         if self.gpus_per_replica is not None and self.gpus_per_replica < 0:
-            raise LongBenchError(f"--gpus-per-replica must be at least 0, got {self.gpus_per_replica}")
+            raise SettingError(
+                "{gpus_per_replica} must be at least 0, got {value}", value=self.gpus_per_replica
+            )
 
 
 class Replica:
@@ -358,7 +362,9 @@ def _connect(ray: Any, address: str) -> bool:
     try:
         ray.init(address=address, **options)
     except (ConnectionError, TimeoutError, ValueError, RuntimeError) as error:  # ray:// needs ray[client]
-        raise LongBenchError(f"--ray {address}: cannot connect ({_reason(error)})") from None
+        raise SettingError(
+            "{ray} {address}: cannot connect ({reason})", address=address, reason=_reason(error)
+        ) from None
     return True
 
 
@@ -368,7 +374,11 @@ def _gpus_per_replica(ray: Any, requested: int | None) -> int:
     if requested is None:
         return 1 if cluster else 0
     if requested > cluster:
-        raise LongBenchError(f"--gpus-per-replica {requested}: the Ray cluster has {cluster} GPU(s)")
+        raise SettingError(
+            "{gpus_per_replica} {requested}: the Ray cluster has {cluster} GPU(s)",
+            requested=requested,
+            cluster=cluster,
+        )
     return requested
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from longbench.backends.base import Backend, GenerationRequest
 from longbench.benchmarks.base import Answer
-from longbench.errors import LongBenchError
+from longbench.errors import LongBenchError, SettingError
 from longbench.schema import Record
 from longbench.sources import Source
 from longbench.tasks import Task, all_tasks, select_tasks
@@ -92,7 +92,7 @@ def _single_file_task(source: Source) -> list[str] | None:
         return None
     named = task_of_file(source.spec)
     if named is None:
-        raise LongBenchError(f"--data {source.spec}: name the file's task with --tasks")
+        raise SettingError("{data} {spec}: name the file's task with {tasks}", spec=source.spec)
     return [named[0]]
 
 

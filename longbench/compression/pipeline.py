@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.compression.chunking import CONTEXT_WORDS, leading_context, split_chunks
-from longbench.errors import LongBenchError
+from longbench.errors import LongBenchError, SettingError
 from longbench.schema import Record
 from longbench.sources import KIND, RUN_FILE, read_run_file
 
@@ -196,7 +196,11 @@ def bm25_ranker(tokens: str) -> Ranker:
     from longbench.compression.bm25 import TOKEN_CHOICES, order_reference, order_words
 
     if tokens not in TOKEN_CHOICES:
-        raise LongBenchError(f"--bm25-tokens {tokens!r}: expected one of {', '.join(TOKEN_CHOICES)}")
+        raise SettingError(
+            "{bm25_tokens} {value!r}: expected one of {choices}",
+            value=tokens,
+            choices=", ".join(TOKEN_CHOICES),
+        )
     if tokens == "characters":
         return lambda query, chunks, language: order_reference(query, chunks)
     return order_words
