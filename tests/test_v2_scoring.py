@@ -181,7 +181,7 @@ def test_where_the_reference_crashes_a_result_is_given(tmp_path: Path) -> None:
     ("content", "where", "reason"),
     [
         (
-            '{"difficulty": "easy", "length": "short", "judge": true}\n{"difficulty": "ea',
+            '{"difficulty": "easy", "length": "short", "judge": true}\n{"difficulty": "ea\n',
             ":2:",
             "invalid JSON",
         ),
@@ -241,3 +241,14 @@ def test_default_folders_and_the_one_set_writer(tmp_path: Path) -> None:
     assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
     assert "did not write" in refused.stderr
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_a_torn_last_line_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    """A result file cut by a crash mid-write is scored as far as it goes (the rule of predict and v1's eval)."""
+    whole = '{"difficulty": "easy", "length": "short", "judge": true}\n'
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "m.jsonl").write_text(whole + '{"difficulty": "hard", "length": "lo')
+    proc = run_cli("eval", "--v2", tmp_path / "r", "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    assert "m.jsonl:2: a torn last line" in proc.stderr
+    assert (tmp_path / "o" / "result.txt").read_text().split("\n")[1].startswith("m\t100.0\t100.0\t-")

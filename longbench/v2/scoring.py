@@ -2,8 +2,8 @@
 
 One result file is one row. A record's score is its stored ``judge`` when present (the reference trusts it),
 else the answer extracted from ``response`` by the official rule compared with ``answer``. Unlike the
-reference, a one-line file, blank lines and empty buckets give a result instead of a crash; a torn line is
-one error naming the file and line.
+reference, a one-line file, blank lines and empty buckets give a result instead of a crash; a malformed line
+is one error naming the file and line, and a torn last line (a crash mid-write) is left out with a warning.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from longbench.errors import InputError
 from longbench.health import line_health
 from longbench.jsonl import parse_json_line
 from longbench.metrics.v2_answer import extract_answer
+from longbench.run_files import is_whole_line
 
 COLUMNS: tuple[str, ...] = ("Overall", "Easy", "Hard", "Short", "Medium", "Long")
 DOMAINS: tuple[str, ...] = (
@@ -95,9 +96,10 @@ def _judged(record: Any, path: Path, line: int) -> ScoredSample:
     return ScoredSample(sample_id, ruled, ruled == answer, difficulty, length, domain, False)
 
 
-def _numbered_records(path: Path) -> list[tuple[int, Any]]:
+def _numbered_records(path: Path, warnings: list[str]) -> list[tuple[int, Any]]:
     """(line, record) pairs of a result file: a whole JSON document (an array, or one object) first, as the
-    reference tries it, else JSON lines with blank lines skipped."""
+    reference tries it, else JSON lines with blank lines skipped. A torn last line (no newline, not a whole
+    JSON object: a crash mid-write) is left out with a warning, as predict cuts it and as v1's eval does."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -110,8 +112,12 @@ def _numbered_records(path: Path) -> list[tuple[int, Any]]:
         if isinstance(whole, list):
             return [(n, record) for n, record in enumerate(whole, 1)]
         return [(1, whole)]
+    lines = raw.split(b"\n")
+    if lines[-1].strip() and not is_whole_line(lines[-1]):
+        warnings.append(f"warning: {path}:{len(lines)}: a torn last line (a crash mid-write) is left out")
+        lines = lines[:-1]
     numbered = []
-    for number, line in enumerate(raw.split(b"\n"), 1):
+    for number, line in enumerate(lines, 1):
         if line.strip():
             numbered.append((number, parse_json_line(line, path, number, first=number == 1)))
     return numbered
@@ -248,7 +254,7 @@ def score_row(name: str, paths: Sequence[Path], compensated: bool = False) -> V2
     numbered = [
         (path, line, score_record(record, path, line))
         for path in paths
-        for line, record in _numbered_records(path)
+        for line, record in _numbered_records(path, warnings)
     ]
     samples = _drop_duplicates(numbered, warnings)
     if len(paths) > 1:
