@@ -402,15 +402,19 @@ def _budgets(
     first budget derived from the context window (the same rule then applies to every task)."""
     window = backend.context_window()
     announced: list[str] = []
-    template: list[int | None] = []  # the chat template's own tokens, counted once when first needed
+    counted: list[int | None] = []
+
+    def template_tokens() -> int | None:
+        """The chat template's own tokens, counted once, and only for a benchmark that asks."""
+        if not counted:
+            counted.append(backend.chat_template_tokens())
+        return counted[0]
 
     def budget(task: Task) -> int | None:
         if backend.tokenizer is None:
             return None
-        if not template:
-            template.append(backend.chat_template_tokens())
         length, notice = spec.budget(
-            task, names, override, window, thinking_budget=thinking_budget, template_tokens=template[0]
+            task, names, override, window, thinking_budget=thinking_budget, template_tokens=template_tokens
         )
         if notice and not announced:
             announced.append(notice)

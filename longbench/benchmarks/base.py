@@ -16,7 +16,7 @@ Adding a benchmark means one new definition registered in :mod:`longbench.benchm
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,11 +112,11 @@ class RunSpec(Protocol):
         window: int | None,
         *,
         thinking_budget: int = 0,
-        template_tokens: int | None = None,
+        template_tokens: Callable[[], int | None] | None = None,
     ) -> tuple[int, str | None]:
         """The prompt budget in tokens for ``task`` and a notice when it was derived from the window; the window
         must also hold each call's new tokens, the run's ``thinking_budget`` and the chat template's own
-        ``template_tokens`` (None: not known) where the benchmark derives the budget from it."""
+        tokens (``template_tokens()`` counts them, None when not known) where the benchmark derives the budget from it."""
         ...
 
     def request(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,7 @@ class V1Run:
         window: int | None,
         *,
         thinking_budget: int = 0,
-        template_tokens: int | None = None,
+        template_tokens: Callable[[], int | None] | None = None,
     ) -> tuple[int, str | None]:
         """The override, else the reference's value for any of ``names``, else the last name's window (less the
         task's new tokens, as before; v1's budgets do not depend on the thinking budget or the template)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,13 +190,14 @@ class V2Run:
         window: int | None,
         *,
         thinking_budget: int = 0,
-        template_tokens: int | None = None,
+        template_tokens: Callable[[], int | None] | None = None,
     ) -> tuple[int, str | None]:
         listed = _listed()
         name = next((n for n in names if n.rstrip("/").rsplit("/", 1)[-1] in listed), names[-1])
         # the largest call's new tokens: CoT's first call, else the answer
         new_tokens = self.mode.first_max_tokens + thinking_budget
-        return resolve_window(name, override, window, new_tokens=new_tokens, template_tokens=template_tokens)
+        counted = template_tokens() if template_tokens is not None else None
+        return resolve_window(name, override, window, new_tokens=new_tokens, template_tokens=counted)
 
     def request(
         self, task: Task, record: Record, answers: Sequence[Answer], backend: Backend, budget: int | None
