@@ -1,7 +1,7 @@
 """The transformers generation engine: a model loaded with neutral decoding, and batches of token jobs run on it.
 
-Used in this process by :mod:`longbench.backends.hf` and in each worker process of
-:mod:`longbench.backends.hf_workers`; it knows nothing of prompts or chat formats, only token ids.
+Used by :mod:`longbench.backends.hf` (in this process, or in a Ray replica); it knows nothing of prompts or
+chat formats, only token ids.
 """
 
 from __future__ import annotations
