@@ -347,3 +347,37 @@ def test_vllm_outputs_get_the_same_treatment(tiny_model: Path, thinking_template
     assert (results["unclosed"].text, results["unclosed"].thinking) == ("", scripted["unclosed"][:10])
     assert results["unclosed"].finish_reason == "length"
     assert [params.get("seed") for params in engine.params] == [5, None]
+
+
+def test_server_styles_through_predict_and_eval(tmp_path: Path) -> None:
+    """End to end: the server sees the task budget plus ``thinking_budget``, each line keeps its thinking apart,
+    and eval counts the unclosed thinking as ``output_health.thinking_unfinished``."""
+    from helpers import run_cli
+
+    from longbench.runner import predict
+    from longbench.tasks import get_task
+
+    data = tmp_path / "qasper.jsonl"
+    records = [
+        {"input": f"Which style? [style:{style}]", "context": "A short document.", "answers": ["a"],
+         "length": 4, "dataset": "qasper", "language": "en", "all_classes": None, "_id": f"{style}-{k}"}
+        for k in range(2) for style in STYLES
+    ]  # fmt: skip
+    data.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    with FakeOpenAIServer() as server:
+        backend = _openai(server.url)
+        try:
+            predict(backend, [get_task("qasper")], str(data), tmp_path / "pred", max_length=500, model_name="m",
+                    verify=False, notify=lambda _: None, thinking_budget=100)  # fmt: skip
+        finally:
+            backend.close()
+        budgets = {body["max_tokens"] for body in (r.body for r in server.requests if r.body is not None)}
+    assert budgets == {get_task("qasper").max_new_tokens + 100}
+    lines = list(map(json.loads, (tmp_path / "pred" / "m" / "qasper.jsonl").open()))
+    thought = {line["_id"].split("-")[0] for line in lines if line["thinking"] is not None}
+    assert thought == set(STYLES) - {"plain"}
+    proc = run_cli("eval", tmp_path / "pred" / "m", "--out", tmp_path / "o", "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    health = json.loads((tmp_path / "o" / "summary.json").read_text())["output_health"]
+    unclosed = sum(line["_id"].startswith("unclosed") for line in lines)
+    assert health["total"]["thinking_unfinished"] == unclosed == 2
