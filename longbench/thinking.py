@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from longbench.errors import SettingError
+
 ThinkTags = tuple[str, str]
 DEFAULT_THINK_TAGS: ThinkTags = ("<think>", "</think>")
 
@@ -70,7 +72,8 @@ def parse_think_tags(option: str) -> ThinkTags | None:
 
 
 def check_think_tags(tags: object) -> ThinkTags | None:
-    """``tags`` as a (open, close) pair of non-empty strings, or None; ValueError for anything else."""
+    """``tags`` as a (open, close) pair of non-empty strings, or None; a one-line :class:`SettingError` for
+    anything else."""
     if tags is None:
         return None
     if (
@@ -79,4 +82,4 @@ def check_think_tags(tags: object) -> ThinkTags | None:
         and all(isinstance(tag, str) and tag for tag in tags)
     ):
         return str(tags[0]), str(tags[1])
-    raise ValueError(f"think_tags must be a pair of non-empty strings or None, got {tags!r}")
+    raise SettingError("{think_tags} must be a pair of non-empty strings or None, got {value!r}", value=tags)

@@ -185,13 +185,6 @@ def finish_reason(output: Sequence[int], job: TokenJob, stops: set[int]) -> str:
     return "length" if len(output) >= job.max_new_tokens else "stop"
 
 
-def _checked_think_tags(tags: Any) -> ThinkTags | None:
-    try:
-        return check_think_tags(tags)
-    except ValueError as error:
-        raise LongBenchError(str(error)) from None
-
-
 def _gpu_memory() -> list[int]:
     import torch
 
@@ -295,7 +288,7 @@ class TransformersBackend(Backend):
     ) -> None:
         if batch_size < 1:
             raise SettingError("{batch_size} must be at least 1, got {value}", value=batch_size)
-        self.think_tags = _checked_think_tags(think_tags)
+        self.think_tags = check_think_tags(think_tags)
         loaded = load_chat_model(
             model,
             chat_template=chat_template,

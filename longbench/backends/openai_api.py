@@ -211,10 +211,7 @@ class OpenAIBackend(Backend):
         self.retry_base_delay = _retry_base_delay(retry_base_delay)
         self.tokenizer_spec = tokenizer or model
         self.chat_template_kwargs = _checked_template_kwargs(chat_template_kwargs)
-        try:
-            self.think_tags = check_think_tags(think_tags)
-        except ValueError as error:
-            raise LongBenchError(str(error)) from None
+        self.think_tags = check_think_tags(think_tags)
         self.decoding = NeutralDecoding(enabled=neutral_decoding)
         self.unreachable_timeout = float(unreachable_timeout)
         _import_openai()  # fail now, clearly, when the optional dependency is missing

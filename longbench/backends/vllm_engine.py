@@ -146,10 +146,7 @@ class VLLMBackend(Backend):
         ):
             if value < 1:
                 raise LongBenchError(f"{option} must be at least 1, got {value}")
-        try:
-            self.think_tags = check_think_tags(think_tags)
-        except ValueError as error:
-            raise LongBenchError(str(error)) from None
+        self.think_tags = check_think_tags(think_tags)
         loaded = load_chat_model(
             model,
             chat_template=chat_template,
