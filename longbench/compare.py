@@ -283,15 +283,7 @@ def comparison_files(comparison: Comparison, out_dir: Path) -> dict[Path, str]:
             if record.id is not None:
                 row["_id"] = record.id
             lines.append(json.dumps(row, ensure_ascii=False))
-    return {
-        out_dir / "comparison.json": comparison.comparison_json(),
-        out_dir / "comparison.md": table.markdown()
-        + "\n"
-        + "\n".join(f"- {n}" for n in comparison.notes())
-        + "\n",
-        out_dir / "comparison.csv": table.csv(),
-        out_dir / "paired_samples.jsonl": "\n".join(lines) + "\n",
-    }
+    return _file_set(out_dir, comparison.comparison_json(), table, comparison.notes(), lines)
 
 
 @dataclass
@@ -337,17 +329,8 @@ class V2Comparison:
         ]
 
     def files(self, out_dir: Path) -> dict[Path, str]:
-        table = self.table()
         lines = [json.dumps({"_id": i, "a": x, "b": y}, ensure_ascii=False) for i, x, y in self.samples]
-        return {
-            out_dir / "comparison.json": self.comparison_json(),
-            out_dir / "comparison.md": table.markdown()
-            + "\n"
-            + "\n".join(f"- {n}" for n in self.notes())
-            + "\n",
-            out_dir / "comparison.csv": table.csv(),
-            out_dir / "paired_samples.jsonl": "\n".join(lines) + "\n",
-        }
+        return _file_set(out_dir, self.comparison_json(), self.table(), self.notes(), lines)
 
 
 def _one_v2_row(folders: Sequence[Path], compensated: bool) -> V2Row:
@@ -404,3 +387,16 @@ def _subset_difference(a: Sequence[float], b: Sequence[float], mask: Sequence[bo
 def compare_v2_folders(a: Sequence[Path], b: Sequence[Path], compensated: bool = False) -> V2Comparison:
     """Score one v2 row from each side's folders (or result files; shards merged) and compare them."""
     return compare_v2_rows(_one_v2_row(a, compensated), _one_v2_row(b, compensated))
+
+
+def _file_set(
+    out_dir: Path, data: str, table: Table, notes: Sequence[str], samples: Sequence[str]
+) -> dict[Path, str]:
+    """The files of a comparison, v1's or v2's: the JSON, the table as Markdown (with its notes) and CSV, and the
+    paired samples as JSON lines."""
+    return {
+        out_dir / "comparison.json": data,
+        out_dir / "comparison.md": table.markdown() + "\n" + "\n".join(f"- {n}" for n in notes) + "\n",
+        out_dir / "comparison.csv": table.csv(),
+        out_dir / "paired_samples.jsonl": "\n".join(samples) + "\n",
+    }
